@@ -1,0 +1,40 @@
+"""The FastAPI application: routers per area, the embedded worker in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from connector import __version__
+from connector.api import health, jobs, webhooks
+from connector.bootstrap import Connector
+
+
+def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = connector.worker() if embedded_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="MMS-CRM connector",
+        version=__version__,
+        description=(
+            "Receives Aircall and CloudTalk MMS events, keeps the conversations, writes them "
+            "into HubSpot and Salesforce, and sends MMS from CRM records."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.connector = connector
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,76 @@
+"""Liveness, readiness and metrics for the operators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from connector.api.deps import ConnectorDep
+from connector.bootstrap import Connector
+from connector.store import migrate, queue
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def readiness(connector: Connector) -> tuple[bool, dict[str, Any]]:
+    """Ready means the database answers with the current schema. A paused CRM or a bad mapping
+    keeps webhooks flowing, so it degrades the report instead of failing it."""
+    report: dict[str, Any] = {"database": "ok"}
+    try:
+        with connector.database.read() as conn:
+            conn.execute(text("SELECT 1"))
+            report["jobs"] = queue.counts(conn)
+            paused = queue.paused_targets(conn)
+        if not migrate.is_current(connector.database):
+            report["database"] = "schema is not current: run `mms-connector db upgrade`"
+    except Exception as exc:
+        report["database"] = f"unreachable: {type(exc).__name__}"
+        return False, {"status": "unavailable", **report}
+    settings = connector.settings
+    report["crms"] = {
+        "hubspot": _target_state(settings.hubspot_enabled, paused.get("hubspot")),
+        "salesforce": _target_state(settings.salesforce_enabled, paused.get("salesforce")),
+    }
+    report["providers"] = {
+        "aircall": _target_state(settings.aircall_webhook_token is not None, paused.get("aircall")),
+        "cloudtalk": _target_state(
+            settings.cloudtalk_webhook_secret is not None, paused.get("cloudtalk")
+        ),
+    }
+    for name, check in connector.readiness_checks.items():
+        report[name] = check()
+    ready = report["database"] == "ok"
+    degraded = bool(paused) or any(
+        isinstance(v, dict) and v.get("ok") is False for v in report.values()
+    )
+    report = {"status": "degraded" if degraded else ("ok" if ready else "unavailable"), **report}
+    return ready, report
+
+
+def _target_state(enabled: bool, paused_reason: str | None) -> str:
+    if not enabled:
+        return "off (no credentials configured)"
+    if paused_reason is not None:
+        return f"paused: {paused_reason}"
+    return "ok"
+
+
+@router.get("/readyz", summary="The connector can take traffic; what is off or paused")
+async def readyz(connector: ConnectorDep) -> JSONResponse:
+    ready, report = await run_in_threadpool(readiness, connector)
+    return JSONResponse(report, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,88 @@
+"""The composition root: settings in, the connector's concrete parts out.
+
+The API, the CLI and the tests all build the connector here, so there is one place that decides
+which database, which CRMs and which providers a process talks to.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from connector.config import Settings, load_settings
+from connector.store import migrate
+from connector.store.db import Database
+from connector.sync.worker import Handler, Periodic, Worker
+
+CRM_NAMES = ("hubspot", "salesforce")
+
+
+@dataclass
+class Connector:
+    """Everything a process needs, built once from settings."""
+
+    settings: Settings
+    database: Database
+    secret: bytes
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)
+    readiness_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+    @property
+    def crms(self) -> list[str]:
+        """The CRMs that are on: those whose credentials are configured."""
+        enabled = {
+            "hubspot": self.settings.hubspot_enabled,
+            "salesforce": self.settings.salesforce_enabled,
+        }
+        return [name for name in CRM_NAMES if enabled[name]]
+
+    def worker(self, *, concurrency: int | None = None) -> Worker:
+        settings = self.settings
+        return Worker(
+            self.database,
+            self.handlers,
+            concurrency=concurrency or settings.worker_concurrency,
+            lease=timedelta(seconds=settings.job_lease_seconds),
+            poll_seconds=settings.worker_poll_seconds,
+            max_age=timedelta(hours=settings.job_max_age_hours),
+            periodic=self.periodic,
+        )
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The key that signs links: configured, or generated once and kept under the data folder."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_urlsafe(48)
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(candidate)
+            path.chmod(0o600)
+        except FileExistsError:
+            pass  # another process of this deployment wrote it first: use theirs
+    return path.read_text(encoding="utf-8").strip().encode()
+
+
+def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> Connector:
+    settings = settings or load_settings()
+    database = Database(settings.effective_database_url)
+    if upgrade_sqlite and database.is_sqlite:
+        migrate.upgrade(database)
+    connector = Connector(settings=settings, database=database, secret=load_secret(settings))
+    _register_jobs(connector)
+    return connector
+
+
+def _register_jobs(connector: Connector) -> None:
+    """Wire each job kind to its handler; each feature adds its own here."""

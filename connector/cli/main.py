@@ -1,0 +1,70 @@
+"""The command tree; each area's commands live in a module of their own."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import typer
+
+from connector import bootstrap
+from connector.cli import db, jobs
+from connector.cli.common import fail, settings_or_exit
+from connector.logging import configure
+
+app = typer.Typer(
+    name="mms-connector",
+    help="Keeps Aircall/CloudTalk MMS conversations and writes them into HubSpot and Salesforce.",
+    no_args_is_help=True,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(jobs.app, name="jobs")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="Run the embedded worker."),
+) -> None:
+    """Run the HTTP API (webhooks, /v1, /docs) and, by default, the worker in one process."""
+    import uvicorn
+
+    from connector.api.app import create_app
+
+    settings = settings_or_exit()
+    configure(settings.log_level)
+    try:
+        connector = bootstrap.build(settings)
+    except Exception as exc:
+        fail(f"cannot start: {exc}")
+    uvicorn.run(
+        create_app(connector, embedded_worker=worker),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command("worker")
+def run_worker(
+    concurrency: int = typer.Option(
+        0, help="Parallel jobs (default CONNECTOR_WORKER_CONCURRENCY)."
+    ),
+) -> None:
+    """Run only the worker: claims jobs until SIGTERM/SIGINT, then finishes the jobs in hand."""
+    settings = settings_or_exit()
+    configure(settings.log_level)
+    connector = bootstrap.build(settings)
+    worker = connector.worker(concurrency=concurrency or None)
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        worker.stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run_forever()
+    connector.close()
+    sys.exit(0)

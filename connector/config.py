@@ -1,0 +1,167 @@
+"""The connector's settings: environment variables prefixed `CONNECTOR_` (and a `.env` file).
+
+The names are the external contract of DESIGN.md. An invalid value stops start-up with an error
+that names the variable, so an operator never has to map a field name back to the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from connector.core.model import AccountState, Provider
+from connector.core.policy import MmsPolicy, policy_for
+
+ENV_PREFIX = "CONNECTOR_"
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used; the message names each offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite under DATA_DIR when unset."
+    )
+    mappings_dir: Path = Path("./mappings")
+    public_url: str = Field(
+        default="http://127.0.0.1:8080", description="Base of the links written into CRM records."
+    )
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs media and page links; generated under DATA_DIR if unset."
+    )
+    media_retention_days: int = Field(default=183, ge=1)
+    allow_private_media_urls: bool = False
+    log_level: str = "INFO"
+
+    hubspot_access_token: SecretStr | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"
+
+    salesforce_instance_url: str | None = None
+    salesforce_session_id: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_domain: str = "login"
+    salesforce_consumer_key: str | None = None
+    salesforce_consumer_secret: SecretStr | None = None
+    salesforce_private_key_file: Path | None = None
+    salesforce_api_version: str = "62.0"
+
+    aircall_api_id: str | None = None
+    aircall_api_token: SecretStr | None = None
+    aircall_webhook_token: SecretStr | None = None
+    aircall_base_url: str = "https://api.aircall.io"
+    aircall_account_state: AccountState = AccountState.ACTIVE
+    aircall_policy: dict[str, Any] = Field(
+        default_factory=dict, description="JSON overrides of the Aircall MMS policy."
+    )
+
+    cloudtalk_api_key_id: str | None = None
+    cloudtalk_api_key_secret: SecretStr | None = None
+    cloudtalk_webhook_secret: SecretStr | None = None
+    cloudtalk_base_url: str = "https://my.cloudtalk.io"
+    cloudtalk_account_state: AccountState = AccountState.ACTIVE
+    cloudtalk_policy: dict[str, Any] = Field(
+        default_factory=dict, description="JSON overrides of the CloudTalk MMS policy."
+    )
+
+    job_max_age_hours: float = Field(default=72.0, gt=0)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_concurrency: int = Field(default=4, ge=1)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("aircall_policy", "cloudtalk_policy")
+    @classmethod
+    def _check_policy(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        provider = Provider(str(info.field_name).removesuffix("_policy"))
+        try:
+            policy_for(provider, value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(problems) from None
+        return value
+
+    @field_validator("public_url", "hubspot_base_url", "aircall_base_url", "cloudtalk_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'connector.db').as_posix()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def policy(self, provider: Provider) -> MmsPolicy:
+        overrides = {
+            Provider.AIRCALL: self.aircall_policy,
+            Provider.CLOUDTALK: self.cloudtalk_policy,
+        }[provider]
+        return policy_for(provider, overrides)
+
+    def account_state(self, provider: Provider) -> AccountState:
+        return {
+            Provider.AIRCALL: self.aircall_account_state,
+            Provider.CLOUDTALK: self.cloudtalk_account_state,
+        }[provider]
+
+    @property
+    def hubspot_enabled(self) -> bool:
+        return self.hubspot_access_token is not None
+
+    @property
+    def salesforce_enabled(self) -> bool:
+        return bool(
+            self.salesforce_session_id or self.salesforce_username or self.salesforce_consumer_key
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, or a `ConfigError` naming each bad variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        variable = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX
+        detail = ".".join(location[1:])
+        where = f"{variable} ({detail})" if detail else variable
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        lines.append(f"{where}: {error['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,31 @@
+"""The exceptions adapters raise and the worker understands; no SDK exception passes above them."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error an adapter reports; `reason` is safe to show to admins and log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Transient(ConnectorError):
+    """Worth retrying: the remote side is busy, down or rate limiting."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Permanent(ConnectorError):
+    """Retrying cannot help (the data is refused): the job is dead at once, reason kept."""
+
+
+class CredentialsError(ConnectorError):
+    """The target refuses our credentials: pause it and tell `/readyz`, lose nothing."""
+
+
+class OutcomeUnknown(ConnectorError):
+    """The request left but no answer came back: the remote side may or may not have acted."""

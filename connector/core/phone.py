@@ -1,0 +1,91 @@
+"""Phone numbers as the connector compares them: E.164, whatever format a CRM or provider used.
+
+CRMs hold free-text phones, providers send E.164 or national formats; everything that matches or
+decides on a number goes through here so one normalisation serves the whole connector.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+
+class InvalidPhoneNumber(ValueError):
+    """A text that cannot be read as a phone number; the message names the text."""
+
+
+def parse(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except NumberParseException as exc:
+        raise InvalidPhoneNumber(f"{raw!r} is not a phone number: {exc}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidPhoneNumber(f"{raw!r} is not a possible phone number")
+    return number
+
+
+def normalize(raw: str, default_region: str | None = None) -> str:
+    """E.164 form of `raw`; a national form needs `default_region` to be read."""
+    return phonenumbers.format_number(parse(raw, default_region), PhoneNumberFormat.E164)
+
+
+def try_normalize(raw: str | None, default_region: str | None = None) -> str | None:
+    """E.164 form of `raw`, or None: CRM phone fields may hold anything, even notes."""
+    if not raw:
+        return None
+    try:
+        return normalize(raw, default_region)
+    except InvalidPhoneNumber:
+        return None
+
+
+def region_of(e164: str) -> str | None:
+    """ISO country of a number, by its numbering plan: +1 876 is JM, not US."""
+    number = parse(e164)
+    region = phonenumbers.region_code_for_number(number)
+    return region if region and region != "ZZ" else None
+
+
+def is_clearly_fixed_line(e164: str) -> bool:
+    """True only when the numbering plan says landline; NANP numbers cannot be told apart."""
+    number = parse(e164)
+    return phonenumbers.number_type(number) == PhoneNumberType.FIXED_LINE
+
+
+def national_format(e164: str) -> str:
+    return phonenumbers.format_number(parse(e164), PhoneNumberFormat.NATIONAL)
+
+
+def variants(e164: str) -> list[str]:
+    """The spellings a CRM user may have typed for one number, for searching CRM phone fields.
+
+    Matching never trusts these alone: whatever a search returns is normalised and compared
+    again in E.164.
+    """
+    number = parse(e164)
+    national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    national_digits = str(number.national_number)
+    candidates = [
+        e164,
+        e164[1:],
+        international,
+        national,
+        national_digits,
+        "".join(ch for ch in national if ch.isdigit()),
+    ]
+    seen: dict[str, None] = {}
+    for candidate in candidates:
+        if candidate:
+            seen.setdefault(candidate, None)
+    return list(seen)
+
+
+def mask(e164: str | None) -> str:
+    """A number as logs may show it: country code and the last two digits."""
+    if not e164:
+        return ""
+    digits = e164.lstrip("+")
+    if len(digits) <= 4:
+        return "+" + "*" * len(digits)
+    return "+" + digits[:1] + "*" * (len(digits) - 3) + digits[-2:]

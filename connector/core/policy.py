@@ -1,0 +1,82 @@
+"""What each provider allows in an MMS, as data: the defaults of RULES.md, overridable by config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.core.catalogue import KB, MB
+from connector.core.model import AccountState, Provider
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
+
+
+class MmsPolicy(BaseModel):
+    """The MMS rules of one provider; every limit the rule engine applies comes from here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Provider
+    countries: frozenset[str] = Field(
+        description="ISO regions both the line and the other party must belong to."
+    )
+    recipient_must_be_mobile: bool = True
+    recipient_must_be_mms_capable: bool = True
+    disabled_account_states: frozenset[AccountState] = frozenset()
+    max_files: int = Field(default=10, ge=1)
+    send_api_max_files: int | None = Field(
+        default=None, ge=1, description="A provider API narrower than its app (CloudTalk: 5)."
+    )
+    max_total_bytes: int = Field(default=5 * MB, ge=1)
+    max_file_bytes: Mapping[str, int] = Field(
+        description="Accepted types (sniffed MIME) and the largest file of each."
+    )
+
+    @property
+    def accepted_types(self) -> frozenset[str]:
+        return frozenset(self.max_file_bytes)
+
+    @property
+    def outbound_max_files(self) -> int:
+        if self.send_api_max_files is None:
+            return self.max_files
+        return min(self.max_files, self.send_api_max_files)
+
+    @property
+    def largest_file_bytes(self) -> int:
+        """The biggest single file this policy could accept, for capping downloads."""
+        return max(self.max_file_bytes.values(), default=self.max_total_bytes)
+
+
+CLOUDTALK_POLICY = MmsPolicy(
+    provider=Provider.CLOUDTALK,
+    countries=frozenset({"US", "CA"}),
+    disabled_account_states=frozenset({AccountState.TRIAL, AccountState.NO_CREDIT}),
+    max_files=10,
+    send_api_max_files=5,
+    max_total_bytes=5 * MB,
+    max_file_bytes={mime: 5 * MB for mime in IMAGE_TYPES},
+)
+
+AIRCALL_POLICY = MmsPolicy(
+    provider=Provider.AIRCALL,
+    countries=frozenset({"US", "CA", "AU"}),
+    max_files=10,
+    max_total_bytes=5 * MB,
+    max_file_bytes={**{mime: 5 * MB for mime in IMAGE_TYPES}, "application/pdf": 600 * KB},
+)
+
+DEFAULT_POLICIES: Mapping[Provider, MmsPolicy] = {
+    Provider.CLOUDTALK: CLOUDTALK_POLICY,
+    Provider.AIRCALL: AIRCALL_POLICY,
+}
+
+
+def policy_for(provider: Provider, overrides: Mapping[str, Any] | None = None) -> MmsPolicy:
+    """The provider's policy with an admin's overrides applied and validated like the defaults."""
+    base = DEFAULT_POLICIES[provider]
+    if not overrides:
+        return base
+    return MmsPolicy.model_validate({**base.model_dump(), **overrides, "provider": provider})

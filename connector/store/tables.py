@@ -1,0 +1,160 @@
+"""The connector's tables: one database holds the conversations, the CRM records and the jobs.
+
+Plain SQLAlchemy Core tables: the same definitions serve SQLite (embedded) and PostgreSQL
+(replicas), and Alembic migrations are generated from them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _ts(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("provider_message_id", String(255), nullable=True),
+    Column("status", String(16), nullable=True),
+    _ts("received_at"),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("provider", "event_id"),
+    Index("ix_events_provider_message", "provider", "provider_message_id"),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("line_number", String(32), nullable=False),
+    Column("other_party", String(32), nullable=False),
+    _ts("created_at"),
+    _ts("last_message_at"),
+    UniqueConstraint("provider", "line_number", "other_party"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("thread_id", Id, ForeignKey("threads.id"), nullable=False, index=True),
+    Column("provider", String(32), nullable=False),
+    Column("provider_message_id", String(255), nullable=True),
+    Column("direction", String(16), nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    _ts("sent_at"),
+    _ts("status_at", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("origin", JSON, nullable=True),
+    UniqueConstraint("provider", "provider_message_id"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("declared_type", String(255), nullable=True),
+    Column("sniffed_type", String(255), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("source_url", Text, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    _ts("captured_at", nullable=True),
+    UniqueConstraint("message_id", "position"),
+)
+
+crm_records = Table(
+    "crm_records",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("crm", String(32), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("record_key", String(255), nullable=False),
+    Column("crm_object", String(64), nullable=True),
+    Column("crm_id", String(64), nullable=True),
+    Column("contact_id", String(64), nullable=True),
+    _ts("synced_at", nullable=True),
+    UniqueConstraint("crm", "message_id"),
+    Index("ix_crm_records_crm_record_key", "crm", "record_key"),
+)
+
+crm_contacts = Table(
+    "crm_contacts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("crm", String(32), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("crm_object", String(64), nullable=False),
+    Column("crm_id", String(64), nullable=False),
+    _ts("updated_at"),
+    UniqueConstraint("crm", "phone"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("target", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("ordering_key", String(96), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("run_after"),
+    _ts("lease_until", nullable=True),
+    Column("worker", String(96), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("payload", JSON, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_jobs_claim", "state", "run_after"),
+    Index("ix_jobs_ordering", "ordering_key", "state"),
+)
+
+targets = Table(
+    "targets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    _ts("paused_until", nullable=True),
+    Column("reason", Text, nullable=True),
+    _ts("updated_at"),
+)

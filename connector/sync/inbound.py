@@ -1,0 +1,59 @@
+"""Receiving a provider webhook: authenticate, parse, and keep it in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from connector import metrics
+from connector.config import Settings
+from connector.core.events import MalformedEvent, ProviderEvent, WebhookRejected
+from connector.core.model import Provider
+from connector.providers import aircall, cloudtalk
+from connector.store import conversations
+from connector.store.conversations import IngestResult
+from connector.store.db import Database
+
+log = structlog.get_logger(__name__)
+
+
+def authenticate_and_parse(
+    settings: Settings, provider: Provider, headers: Mapping[str, str], payload: Any
+) -> ProviderEvent:
+    """The event a webhook carries, or `WebhookRejected` / `MalformedEvent` saying why not."""
+    if not isinstance(payload, dict):
+        raise MalformedEvent("the body must be a JSON object")
+    if provider is Provider.AIRCALL:
+        if settings.aircall_webhook_token is None:
+            raise WebhookRejected("Aircall webhooks are not configured on this connector")
+        aircall.verify(payload, settings.aircall_webhook_token.get_secret_value())
+        return aircall.parse_event(payload)
+    if settings.cloudtalk_webhook_secret is None:
+        raise WebhookRejected("CloudTalk webhooks are not configured on this connector")
+    cloudtalk.verify(headers, settings.cloudtalk_webhook_secret.get_secret_value())
+    return cloudtalk.parse_event(payload)
+
+
+def receive(
+    settings: Settings,
+    database: Database,
+    crms: list[str],
+    provider: Provider,
+    headers: Mapping[str, str],
+    payload: Any,
+) -> IngestResult:
+    try:
+        event = authenticate_and_parse(settings, provider, headers, payload)
+    except WebhookRejected:
+        metrics.WEBHOOKS.labels(provider=provider.value, outcome="rejected").inc()
+        raise
+    except MalformedEvent:
+        metrics.WEBHOOKS.labels(provider=provider.value, outcome="malformed").inc()
+        raise
+    with database.begin() as conn:
+        result = conversations.record_event(conn, event, payload, crms=crms)
+    metrics.WEBHOOKS.labels(provider=provider.value, outcome=result.outcome.value).inc()
+    log.debug("webhook.received", provider=provider.value, outcome=result.outcome.value)
+    return result
