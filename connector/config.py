@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connector.core.model import AccountState, Provider
 from connector.core.policy import MmsPolicy, policy_for
+from connector.providers.cloudtalk import CloudTalkFieldMap
 
 ENV_PREFIX = "CONNECTOR_"
 
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     cloudtalk_account_state: AccountState = AccountState.ACTIVE
     cloudtalk_policy: dict[str, Any] = Field(
         default_factory=dict, description="JSON overrides of the CloudTalk MMS policy."
+    )
+    cloudtalk_field_map: CloudTalkFieldMap = Field(
+        default_factory=CloudTalkFieldMap,
+        description="JSON: which keys of the workflow body hold what, when not the defaults.",
     )
 
     job_max_age_hours: float = Field(default=72.0, gt=0)

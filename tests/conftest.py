@@ -15,6 +15,7 @@ from connector.bootstrap import Connector
 from connector.config import Settings
 from connector.store import migrate
 from connector.store.db import Database, normalize_url
+from tests.providers.factories import AIRCALL_TOKEN, CLOUDTALK_SECRET
 
 POSTGRES_URL = os.environ.get("CONNECTOR_TEST_DATABASE_URL")
 
@@ -74,8 +75,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "mappings_dir": Path(__file__).resolve().parent.parent / "mappings",
         "public_url": "https://connector.example.test",
         "api_tokens": ["test-api-token"],
-        "aircall_webhook_token": "aircall-webhook-token",
-        "cloudtalk_webhook_secret": "cloudtalk-webhook-secret",
+        "aircall_webhook_token": AIRCALL_TOKEN,
+        "cloudtalk_webhook_secret": CLOUDTALK_SECRET,
         "allow_private_media_urls": True,
         "worker_poll_seconds": 0.05,
     }

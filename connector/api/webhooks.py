@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from connector.api.deps import ConnectorDep
@@ -16,6 +17,8 @@ from connector.store.conversations import Outcome
 from connector.sync import inbound
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+T = TypeVar("T")
 
 
 async def _payload(request: Request) -> Any:
@@ -29,14 +32,17 @@ async def _payload(request: Request) -> Any:
 async def _receive(request: Request, connector: ConnectorDep, provider: Provider) -> JSONResponse:
     payload = await _payload(request)
     try:
-        result = await run_in_threadpool(
-            inbound.receive,
-            connector.settings,
-            connector.database,
-            connector.crms,
-            provider,
-            dict(request.headers),
-            payload,
+        result = await anyio.to_thread.run_sync(
+            _bound(
+                inbound.receive,
+                connector.settings,
+                connector.database,
+                connector.crms,
+                provider,
+                dict(request.headers),
+                payload,
+            ),
+            limiter=_writers(request, connector),
         )
     except WebhookRejected as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
@@ -46,6 +52,21 @@ async def _receive(request: Request, connector: ConnectorDep, provider: Provider
     return JSONResponse(
         {"status": result.outcome.value, "message_id": result.message_id}, status_code=code
     )
+
+
+def _bound(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    return lambda: function(*args)
+
+
+def _writers(request: Request, connector: ConnectorDep) -> anyio.CapacityLimiter:
+    """Threads that may write webhooks at once. SQLite has one writer: more threads would only
+    queue on its lock and thrash the GIL; PostgreSQL gets as many as its connection pool."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "webhook_writers", None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(2 if connector.database.is_sqlite else 10)
+        state.webhook_writers = limiter
+    return limiter
 
 
 @router.post("/aircall", summary="Aircall message events")

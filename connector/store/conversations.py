@@ -7,16 +7,17 @@ carry it onwards commit together or not at all, so a webhook answered 2xx is nev
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.core.events import EventKind, ProviderEvent
-from connector.core.model import DeliveryStatus, Message
+from connector.core.model import DeliveryStatus, Direction, Message
 from connector.store import queue
 from connector.store.queue import utcnow
 from connector.store.tables import attachments, events, messages, threads
@@ -73,65 +74,140 @@ def record_event(
 
 
 def _insert_event(conn: Connection, event: ProviderEvent, payload: Mapping[str, Any]) -> bool:
-    values = {
-        "provider": event.provider.value,
-        "event_id": event.event_id,
-        "kind": event.kind.value,
-        "provider_message_id": event.provider_message_id
-        or (event.message.provider_message_id if event.message else None),
-        "status": event.status.value if event.status else None,
-        "received_at": utcnow(),
-        "payload": scrub(payload),
-    }
-    existing = conn.execute(
-        select(events.c.id).where(
-            and_(events.c.provider == values["provider"], events.c.event_id == event.event_id)
-        )
-    ).first()
-    if existing:
-        return False
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(events).values(**values))
-    except IntegrityError:
-        # A concurrent replica stored the same delivery first.
-        return False
-    return True
+    """Insert the event unless this provider delivered it before (or a replica just did)."""
+    result = conn.execute(
+        _statements(conn).insert_event,
+        {
+            "provider": event.provider.value,
+            "event_id": event.event_id,
+            "kind": event.kind.value,
+            "provider_message_id": event.provider_message_id
+            or (event.message.provider_message_id if event.message else None),
+            "status": event.status.value if event.status else None,
+            "received_at": utcnow(),
+            "payload": scrub(payload),
+        },
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The webhook path's statements, built once per dialect: `INSERT … ON CONFLICT` makes each
+    step one round trip, race-free across replicas, and reusing the built statements keeps
+    SQLAlchemy's per-call construction cost off the hot path."""
+
+    insert_event: Any
+    upsert_thread: Any
+    insert_message: Any
+
+
+@functools.cache
+def _build_statements(dialect: str) -> _Statements:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    event_columns = (
+        "provider",
+        "event_id",
+        "kind",
+        "provider_message_id",
+        "status",
+        "received_at",
+        "payload",
+    )
+    insert_event = (
+        insert_(events)
+        .values({name: bindparam(name) for name in event_columns})
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    )
+    thread_insert = insert_(threads).values(
+        {
+            name: bindparam(name)
+            for name in ("provider", "line_number", "other_party", "created_at", "last_message_at")
+        }
+    )
+    upsert_thread = thread_insert.on_conflict_do_update(
+        index_elements=["provider", "line_number", "other_party"],
+        set_={
+            "last_message_at": case(
+                (
+                    threads.c.last_message_at < thread_insert.excluded.last_message_at,
+                    thread_insert.excluded.last_message_at,
+                ),
+                else_=threads.c.last_message_at,
+            )
+        },
+    ).returning(threads.c.id)
+    message_columns = (
+        "thread_id",
+        "provider",
+        "provider_message_id",
+        "direction",
+        "text",
+        "status",
+        "sent_at",
+        "status_at",
+        "created_at",
+        "updated_at",
+    )
+    insert_message = (
+        insert_(messages)
+        .values({name: bindparam(name) for name in message_columns})
+        .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+        .returning(messages.c.id)
+    )
+    return _Statements(insert_event, upsert_thread, insert_message)
+
+
+def _statements(conn: Connection) -> _Statements:
+    return _build_statements(conn.dialect.name)
 
 
 def upsert_thread(conn: Connection, message: Message) -> int:
-    key = and_(
-        threads.c.provider == message.provider.value,
-        threads.c.line_number == message.line_number,
-        threads.c.other_party == message.other_party,
-    )
-    row = conn.execute(select(threads.c.id, threads.c.last_message_at).where(key)).first()
-    if row is not None:
+    return int(
         conn.execute(
-            update(threads)
-            .where(threads.c.id == row.id)
-            .where(threads.c.last_message_at < message.sent_at)
-            .values(last_message_at=message.sent_at)
-        )
-        return int(row.id)
-    try:
-        with conn.begin_nested():
-            result = conn.execute(
-                insert(threads).values(
-                    provider=message.provider.value,
-                    line_number=message.line_number,
-                    other_party=message.other_party,
-                    created_at=utcnow(),
-                    last_message_at=message.sent_at,
-                )
-            )
-    except IntegrityError:
-        return int(conn.execute(select(threads.c.id).where(key)).scalar_one())
-    assert result.inserted_primary_key is not None
-    return int(result.inserted_primary_key[0])
+            _statements(conn).upsert_thread,
+            {
+                "provider": message.provider.value,
+                "line_number": message.line_number,
+                "other_party": message.other_party,
+                "created_at": utcnow(),
+                "last_message_at": message.sent_at,
+            },
+        ).scalar_one()
+    )
 
 
 def _record_message(conn: Connection, message: Message, crms: Sequence[str]) -> IngestResult:
+    thread_id = upsert_thread(conn, message)
+    status = message.status
+    if message.direction is Direction.OUTBOUND:
+        status = _status_with_earlier_reports(conn, message)
+    now = utcnow()
+    message_id = conn.execute(
+        _statements(conn).insert_message,
+        {
+            "thread_id": thread_id,
+            "provider": message.provider.value,
+            "provider_message_id": message.provider_message_id,
+            "direction": message.direction.value,
+            "text": message.text,
+            "status": status.value,
+            "sent_at": message.sent_at,
+            "status_at": message.status_at,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).scalar_one_or_none()
+    if message_id is None:
+        return _record_known_message(conn, message, crms)
+    attachment_ids = insert_attachments(conn, message_id, message)
+    _queue_capture(conn, attachment_ids)
+    _queue_sync(conn, message_id, thread_id, crms)
+    return IngestResult(Outcome.ACCEPTED, message_id, thread_id)
+
+
+def _record_known_message(conn: Connection, message: Message, crms: Sequence[str]) -> IngestResult:
+    """A message we hold already (e.g. our own send, now confirmed): only its status moves."""
     existing = conn.execute(
         select(messages.c.id, messages.c.thread_id, messages.c.status).where(
             and_(
@@ -139,45 +215,23 @@ def _record_message(conn: Connection, message: Message, crms: Sequence[str]) -> 
                 messages.c.provider_message_id == message.provider_message_id,
             )
         )
-    ).first()
-    if existing is not None:
-        # Known already (e.g. our own send, now confirmed): only its status can move.
-        changed = _advance_status(
-            conn, existing.id, DeliveryStatus(existing.status), message.status, message.sent_at
-        )
-        if changed:
-            _queue_sync(conn, existing.id, existing.thread_id, crms)
-        return IngestResult(Outcome.ACCEPTED, existing.id, existing.thread_id)
-    thread_id = upsert_thread(conn, message)
-    status = _status_with_earlier_reports(conn, message)
-    now = utcnow()
-    result = conn.execute(
-        insert(messages).values(
-            thread_id=thread_id,
-            provider=message.provider.value,
-            provider_message_id=message.provider_message_id,
-            direction=message.direction.value,
-            text=message.text,
-            status=status.value,
-            sent_at=message.sent_at,
-            status_at=message.status_at,
-            created_at=now,
-            updated_at=now,
-        )
+    ).one()
+    changed = _advance_status(
+        conn, existing.id, DeliveryStatus(existing.status), message.status, message.sent_at
     )
-    assert result.inserted_primary_key is not None
-    message_id = int(result.inserted_primary_key[0])
-    insert_attachments(conn, message_id, message)
-    _queue_capture(conn, message_id, message)
-    _queue_sync(conn, message_id, thread_id, crms)
-    return IngestResult(Outcome.ACCEPTED, message_id, thread_id)
+    if changed:
+        _queue_sync(conn, existing.id, existing.thread_id, crms)
+    return IngestResult(Outcome.ACCEPTED, existing.id, existing.thread_id)
 
 
-def insert_attachments(conn: Connection, message_id: int, message: Message) -> None:
+def insert_attachments(conn: Connection, message_id: int, message: Message) -> list[int]:
+    """The message's attachments, in order; the ids of those still to be captured."""
     if not message.attachments:
-        return
-    conn.execute(
-        insert(attachments),
+        return []
+    rows = conn.execute(
+        insert(attachments).returning(
+            attachments.c.id, attachments.c.state, sort_by_parameter_order=True
+        ),
         [
             {
                 "message_id": message_id,
@@ -192,28 +246,20 @@ def insert_attachments(conn: Connection, message_id: int, message: Message) -> N
                     if attachment.source_url
                     else AttachmentState.UNAVAILABLE
                 ).value,
+                "captured_at": None,
             }
             for position, attachment in enumerate(message.attachments)
         ],
     )
+    return [row.id for row in rows if row.state == AttachmentState.PENDING.value]
 
 
-def _queue_capture(conn: Connection, message_id: int, message: Message) -> None:
-    if not any(a.source_url for a in message.attachments):
-        return
-    rows = conn.execute(
-        select(attachments.c.id).where(
-            and_(
-                attachments.c.message_id == message_id,
-                attachments.c.state == AttachmentState.PENDING.value,
-            )
-        )
-    )
+def _queue_capture(conn: Connection, attachment_ids: Sequence[int]) -> None:
     queue.enqueue_many(
         conn,
         [
             {"kind": CAPTURE_MEDIA, "target": MEDIA_TARGET, "subject": attachment_id}
-            for (attachment_id,) in rows
+            for attachment_id in attachment_ids
         ],
     )
 

@@ -33,7 +33,7 @@ def authenticate_and_parse(
     if settings.cloudtalk_webhook_secret is None:
         raise WebhookRejected("CloudTalk webhooks are not configured on this connector")
     cloudtalk.verify(headers, settings.cloudtalk_webhook_secret.get_secret_value())
-    return cloudtalk.parse_event(payload)
+    return cloudtalk.parse_event(payload, settings.cloudtalk_field_map)
 
 
 def receive(
