@@ -16,7 +16,7 @@ from typing import Any
 from connector.config import Settings, load_settings
 from connector.store import migrate
 from connector.store.db import Database
-from connector.sync.worker import Handler, Periodic, Worker
+from connector.sync.worker import Batched, Handler, Periodic, Worker
 
 CRM_NAMES = ("hubspot", "salesforce")
 
@@ -29,6 +29,7 @@ class Connector:
     database: Database
     secret: bytes
     handlers: dict[str, Handler] = field(default_factory=dict)
+    batched: dict[str, Batched] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
     readiness_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
@@ -51,6 +52,7 @@ class Connector:
             poll_seconds=settings.worker_poll_seconds,
             max_age=timedelta(hours=settings.job_max_age_hours),
             periodic=self.periodic,
+            batched=self.batched,
         )
 
     def close(self) -> None:

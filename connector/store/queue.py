@@ -185,6 +185,88 @@ def claim(
     return Job.from_row(row) if row else None
 
 
+def claim_more(
+    conn: Connection,
+    first: Job,
+    worker: str,
+    lease: timedelta,
+    *,
+    limit: int,
+    skip_locked: bool = False,
+    now: datetime | None = None,
+) -> list[Job]:
+    """More runnable jobs of `first`'s kind and target, for one batched call to a CRM.
+
+    Jobs that share an ordering key may travel together, in order, since the batch handles them
+    in order; a job waits only behind an earlier job of its key that is not in this batch (held
+    by another worker, or waiting for a retry).
+    """
+    if limit <= 0:
+        return []
+    now = now or utcnow()
+    candidates_query = (
+        select(jobs.c.id, jobs.c.ordering_key)
+        .where(
+            and_(
+                jobs.c.kind == first.kind,
+                jobs.c.target == first.target,
+                jobs.c.id != first.id,
+                or_(
+                    and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
+                    and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now),
+                ),
+            )
+        )
+        .order_by(jobs.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        candidates_query = candidates_query.with_for_update(skip_locked=True, of=jobs)
+    candidates = conn.execute(candidates_query).all()
+    if not candidates:
+        return []
+    keys = {row.ordering_key for row in candidates if row.ordering_key is not None}
+    candidate_ids = {row.id for row in candidates} | {first.id}
+    blockers: dict[str, int] = {}
+    if keys:
+        rows = conn.execute(
+            select(jobs.c.ordering_key, jobs.c.id).where(
+                and_(
+                    jobs.c.ordering_key.in_(keys),
+                    or_(
+                        jobs.c.state == JobState.RUNNING.value,
+                        and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after > now),
+                    ),
+                )
+            )
+        )
+        for key, job_id in rows:
+            if job_id not in candidate_ids:
+                blockers[key] = min(job_id, blockers.get(key, job_id))
+    chosen = [
+        row.id
+        for row in candidates
+        if row.ordering_key is None
+        or row.ordering_key not in blockers
+        or row.id < blockers[row.ordering_key]
+    ]
+    if not chosen:
+        return []
+    claimed = conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(chosen))
+        .values(
+            state=JobState.RUNNING.value,
+            attempts=jobs.c.attempts + 1,
+            lease_until=now + lease,
+            worker=worker,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    ).all()
+    return sorted((Job.from_row(row) for row in claimed), key=lambda job: job.id)
+
+
 def complete(conn: Connection, job: Job, worker: str) -> bool:
     """Mark done; False if the lease was lost to another worker meanwhile."""
     return _finish(conn, job, worker, state=JobState.DONE, error=None)

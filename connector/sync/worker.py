@@ -28,6 +28,18 @@ from connector.sync.retry import backoff_seconds, expired
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Job], None]
+# A batch handler takes several jobs of one kind and target and says, per job id, what happened:
+# None for success, or the exception that job would have raised on its own.
+BatchHandler = Callable[[list[Job]], Mapping[int, BaseException | None]]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A job kind whose handler takes many jobs in one call, e.g. one CRM batch request."""
+
+    handler: BatchHandler
+    size: int
+
 
 CREDENTIALS_PAUSE = timedelta(minutes=5)
 
@@ -63,9 +75,11 @@ class Worker:
         max_age: timedelta = timedelta(hours=72),
         periodic: Sequence[Periodic] = (),
         name: str | None = None,
+        batched: Mapping[str, Batched] | None = None,
     ) -> None:
         self.database = database
         self.handlers = dict(handlers)
+        self.batched = dict(batched or {})
         self.concurrency = concurrency
         self.lease = lease
         self.poll_seconds = poll_seconds
@@ -116,19 +130,33 @@ class Worker:
     # -- one job ---------------------------------------------------------------------------
 
     def run_once(self, worker_id: str | None = None) -> Job | None:
-        """Claim and run one job; the job as claimed, or None when the queue had nothing."""
+        """Claim and run one job (or one batch); the first job claimed, or None when idle."""
         worker_id = worker_id or self.name
+        skip_locked = self.database.is_postgres
         with self.database.begin() as conn:
             job = queue.claim(
                 conn,
                 worker_id,
                 self.lease,
-                kinds=list(self.handlers),
-                skip_locked=self.database.is_postgres,
+                kinds=[*self.handlers, *self.batched],
+                skip_locked=skip_locked,
             )
+            batch = [job] if job else []
+            if job is not None and job.kind in self.batched:
+                batch += queue.claim_more(
+                    conn,
+                    job,
+                    worker_id,
+                    self.lease,
+                    limit=self.batched[job.kind].size - 1,
+                    skip_locked=skip_locked,
+                )
         if job is None:
             return None
-        self._run(job, worker_id)
+        if job.kind in self.batched:
+            self._run_batch(batch, worker_id)
+        else:
+            self._run(job, worker_id)
         return job
 
     def drain(self, limit: int = 10_000) -> int:
@@ -139,47 +167,70 @@ class Worker:
         return count
 
     def _run(self, job: Job, worker_id: str) -> None:
-        bound = log.bind(job_id=job.id, kind=job.kind, target=job.target, attempt=job.attempts)
         started = time.perf_counter()
-        outcome = "done"
         try:
             self.handlers[job.kind](job)
-        except Defer as signal:
+        except Exception as exc:
+            self._settle(job, worker_id, exc)
+        else:
+            self._settle(job, worker_id, None)
+        metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
+
+    def _run_batch(self, batch: list[Job], worker_id: str) -> None:
+        started = time.perf_counter()
+        try:
+            outcomes: Mapping[int, BaseException | None] = self.batched[batch[0].kind].handler(
+                batch
+            )
+        except Exception as exc:
+            outcomes = {job.id: exc for job in batch}
+        for job in batch:
+            if job.id in outcomes:
+                self._settle(job, worker_id, outcomes[job.id])
+            else:
+                self._settle(job, worker_id, Transient("the batch reported no outcome for it"))
+        elapsed = time.perf_counter() - started
+        metrics.JOB_SECONDS.labels(kind=batch[0].kind).observe(elapsed / len(batch))
+
+    def _settle(self, job: Job, worker_id: str, error: BaseException | None) -> None:
+        """Record what became of one job, by the class of its error."""
+        bound = log.bind(job_id=job.id, kind=job.kind, target=job.target, attempt=job.attempts)
+        outcome = "done"
+        if error is None:
+            with self.database.begin() as conn:
+                if not queue.complete(conn, job, worker_id):
+                    bound.warning("job.lease_lost")
+        elif isinstance(error, Defer):
             outcome = "deferred"
-            self._reschedule(job, worker_id, signal.seconds, signal.reason, count_attempt=False)
-        except CredentialsError as exc:
+            self._reschedule(job, worker_id, error.seconds, error.reason, count_attempt=False)
+        elif isinstance(error, CredentialsError):
             outcome = "paused"
-            bound.warning("job.credentials_refused", reason=exc.reason)
+            bound.warning("job.credentials_refused", reason=error.reason)
             with self.database.begin() as conn:
                 queue.pause_target(
-                    conn, job.target, until=utcnow() + CREDENTIALS_PAUSE, reason=exc.reason
+                    conn, job.target, until=utcnow() + CREDENTIALS_PAUSE, reason=error.reason
                 )
                 queue.reschedule(
                     conn,
                     job,
                     worker_id,
                     run_after=utcnow() + CREDENTIALS_PAUSE,
-                    error=exc.reason,
+                    error=error.reason,
                     count_attempt=False,
                 )
-        except Permanent as exc:
+        elif isinstance(error, Permanent):
             outcome = "dead"
-            bound.warning("job.dead", reason=exc.reason)
+            bound.warning("job.dead", reason=error.reason)
             with self.database.begin() as conn:
-                queue.kill(conn, job, worker_id, exc.reason)
-        except Transient as exc:
-            outcome = self._retry(job, worker_id, exc.reason, exc.retry_after)
-        except ConnectorError as exc:
-            outcome = self._retry(job, worker_id, exc.reason, None)
-        except Exception as exc:
-            bound.exception("job.crashed")
-            outcome = self._retry(job, worker_id, f"internal error: {type(exc).__name__}", None)
+                queue.kill(conn, job, worker_id, error.reason)
+        elif isinstance(error, Transient):
+            outcome = self._retry(job, worker_id, error.reason, error.retry_after)
+        elif isinstance(error, ConnectorError):
+            outcome = self._retry(job, worker_id, error.reason, None)
         else:
-            with self.database.begin() as conn:
-                if not queue.complete(conn, job, worker_id):
-                    bound.warning("job.lease_lost")
+            bound.error("job.crashed", error=type(error).__name__, exc_info=error)
+            outcome = self._retry(job, worker_id, f"internal error: {type(error).__name__}", None)
         metrics.JOBS.labels(kind=job.kind, outcome=outcome).inc()
-        metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
         bound.debug("job.finished", outcome=outcome)
 
     def _retry(self, job: Job, worker_id: str, reason: str, retry_after: float | None) -> str:
