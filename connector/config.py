@@ -6,11 +6,12 @@ that names the variable, so an operator never has to map a field name back to th
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from connector.core.model import AccountState, Provider
 from connector.core.policy import MmsPolicy, policy_for
@@ -156,7 +157,16 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:  # a value pydantic-settings cannot decode, e.g. malformed JSON
+        raise ConfigError(_describe_undecodable(exc)) from None
     return settings
+
+
+def _describe_undecodable(exc: SettingsError) -> str:
+    field = re.search(r'field "([^"]+)"', str(exc))
+    variable = ENV_PREFIX + field.group(1).upper() if field else ENV_PREFIX + "*"
+    cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+    return f"invalid configuration:\n  {variable}: cannot be decoded{cause}"
 
 
 def _describe(exc: ValidationError) -> str:

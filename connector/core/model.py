@@ -137,3 +137,10 @@ class Message(_Frozen):
     def key(self) -> str:
         """The idempotency key written into each CRM record: stable across retries and replicas."""
         return f"{self.provider.value}:{self.provider_message_id}"
+
+
+class CrmContact(_Frozen):
+    """The CRM record a phone number resolved to (a HubSpot contact, a Salesforce Contact/Lead)."""
+
+    crm_object: str
+    crm_id: str

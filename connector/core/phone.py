@@ -82,7 +82,7 @@ def variants(e164: str) -> list[str]:
 
 
 def mask(e164: str | None) -> str:
-    """A number as logs may show it: country code and the last two digits."""
+    """A number as logs may show it: its first and last two digits, the rest starred."""
     if not e164:
         return ""
     digits = e164.lstrip("+")

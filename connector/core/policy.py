@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.core.catalogue import KB, MB
 from connector.core.model import AccountState, Provider
+from connector.core.sniff import canonical_type
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
 
@@ -30,9 +31,21 @@ class MmsPolicy(BaseModel):
         default=None, ge=1, description="A provider API narrower than its app (CloudTalk: 5)."
     )
     max_total_bytes: int = Field(default=5 * MB, ge=1)
-    max_file_bytes: Mapping[str, int] = Field(
+    max_file_bytes: Mapping[str, Annotated[int, Field(gt=0)]] = Field(
         description="Accepted types (sniffed MIME) and the largest file of each."
     )
+
+    @field_validator("countries")
+    @classmethod
+    def _upper_regions(cls, value: frozenset[str]) -> frozenset[str]:
+        """`us` in an override means `US`: regions are compared as phonenumbers gives them."""
+        return frozenset(region.upper() for region in value)
+
+    @field_validator("max_file_bytes")
+    @classmethod
+    def _canonical_types(cls, value: Mapping[str, int]) -> dict[str, int]:
+        """`image/jpg` in an override is `image/jpeg`: the engine compares sniffed types."""
+        return {canonical_type(mime) or mime: limit for mime, limit in value.items()}
 
     @property
     def accepted_types(self) -> frozenset[str]:

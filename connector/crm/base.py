@@ -1,0 +1,104 @@
+"""The one interface the sync uses for every CRM, and the records that cross it.
+
+The sync (connector/sync/crm_sync.py) reads the database, renders each message through the
+admin's mapping and hands the adapter finished `RecordWrite`s; the adapter finds or creates the
+contact, writes the records in as few calls as its CRM allows, and says per record what
+happened. Adapters never touch the database: what they must remember between runs (contact ids)
+goes through the `ContactCache` port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from connector.core.errors import ConnectorError
+from connector.core.model import CrmContact
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What a CRM says of one field, for `mappings check --online` and `mappings setup`."""
+
+    name: str
+    type: str
+    length: int | None = None
+    writable: bool = True
+    unique: bool = False
+    external_id: bool = False
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The CRM record a send was made from: the sent message is logged there."""
+
+    system: str
+    object: str
+    record_id: str
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """One activity record to create or update in a CRM.
+
+    `key` is the idempotency key written into the record's unique field (a message key, or a
+    thread-and-day key for `conversation_day`): whatever happened to an earlier attempt, writing
+    the same key again must update, never duplicate.
+    """
+
+    key: str
+    thread_key: str
+    object_name: str
+    fields: Mapping[str, Any]
+    contact_phone: str
+    owner_id: str | None = None
+    existing_id: str | None = None
+    origin: Origin | None = None
+    message_ids: tuple[int, ...] = ()
+    create_only: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What became of one `RecordWrite`: its CRM id, or the classified error."""
+
+    key: str
+    crm_id: str | None = None
+    crm_object: str | None = None
+    contact_id: str | None = None
+    error: ConnectorError | None = None
+    skipped: str | None = None
+
+
+class ContactCache(Protocol):
+    """phone (E.164) -> the CRM contact it resolved to, kept in the connector's database."""
+
+    def get_many(self, crm: str, phones: Sequence[str]) -> dict[str, CrmContact]: ...
+
+    def put(self, crm: str, phone: str, contact: CrmContact) -> None: ...
+
+    def reserve(self, crm: str, phone: str) -> bool:
+        """Take the right to create the contact for `phone`; False when another worker holds
+        it (it is creating that contact now): retry later and find it cached."""
+        ...
+
+    def forget(self, crm: str, phone: str) -> None: ...
+
+
+class CrmAdapter(Protocol):
+    name: str
+
+    def write(self, records: Sequence[RecordWrite]) -> list[WriteResult]:
+        """Write the records (batched as the CRM allows); one result per record, any order.
+
+        Errors that concern one record go into its result; an error that concerns the whole
+        call (credentials, the CRM down) may be raised and then applies to every record.
+        """
+        ...
+
+    def describe(self, object_name: str) -> dict[str, FieldInfo]:
+        """The fields of an object as the live CRM describes them."""
+        ...
+
+    def close(self) -> None: ...

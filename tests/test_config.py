@@ -1,0 +1,145 @@
+"""Settings from `CONNECTOR_*` variables: defaults, parsing, and errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from connector.config import ConfigError, load_settings
+from connector.core.model import AccountState, Provider
+from connector.core.policy import AIRCALL_POLICY, CLOUDTALK_POLICY
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No `CONNECTOR_*` variable from the caller's shell, and no stray `.env` in the cwd."""
+    for name in list(os.environ):
+        if name.startswith("CONNECTOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_need_no_environment():
+    settings = load_settings()
+    assert settings.media_retention_days == 183
+    assert settings.api_tokens == []
+    assert settings.policy(Provider.AIRCALL) == AIRCALL_POLICY
+    assert settings.policy(Provider.CLOUDTALK) == CLOUDTALK_POLICY
+    assert settings.account_state(Provider.CLOUDTALK) is AccountState.ACTIVE
+    assert not settings.hubspot_enabled
+    assert not settings.salesforce_enabled
+
+
+def test_media_retention_defaults_to_about_six_months():
+    assert 180 <= load_settings().media_retention_days <= 184
+
+
+def test_sqlite_under_data_dir_when_no_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.setenv("CONNECTOR_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    assert (
+        settings.effective_database_url
+        == f"sqlite:///{(tmp_path / 'data').as_posix()}/connector.db"
+    )
+    assert settings.media_dir == tmp_path / "data" / "media"
+
+
+def test_database_url_wins_over_the_sqlite_default(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", "postgresql+psycopg://db/connector")
+    assert load_settings().effective_database_url == "postgresql+psycopg://db/connector"
+
+
+@pytest.mark.parametrize(
+    ("raw", "tokens"),
+    [
+        pytest.param("alpha", ["alpha"], id="one token"),
+        pytest.param("alpha,beta", ["alpha", "beta"], id="comma separated"),
+        pytest.param(" alpha , beta ,, ", ["alpha", "beta"], id="spaces and empty items dropped"),
+        pytest.param("", [], id="empty"),
+    ],
+)
+def test_api_tokens_are_comma_separated(monkeypatch: pytest.MonkeyPatch, raw: str, tokens):
+    monkeypatch.setenv("CONNECTOR_API_TOKENS", raw)
+    assert [t.get_secret_value() for t in load_settings().api_tokens] == tokens
+
+
+def test_api_tokens_are_never_shown_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_API_TOKENS", "very-secret-token")
+    assert "very-secret-token" not in repr(load_settings())
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "1.5"])
+def test_a_bad_media_retention_names_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str):
+    monkeypatch.setenv("CONNECTOR_MEDIA_RETENTION_DAYS", raw)
+    with pytest.raises(ConfigError, match="CONNECTOR_MEDIA_RETENTION_DAYS"):
+        load_settings()
+
+
+def test_a_policy_override_is_applied(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_CLOUDTALK_POLICY", '{"max_files": 4, "countries": ["US"]}')
+    policy = load_settings().policy(Provider.CLOUDTALK)
+    assert policy.max_files == 4
+    assert policy.countries == frozenset({"US"})
+    assert policy.provider is Provider.CLOUDTALK
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        pytest.param('{"max_files": 0}', "max_files", id="invalid limit"),
+        pytest.param('{"maximum_files": 3}', "maximum_files", id="unknown key"),
+        pytest.param("[1, 2]", "dictionary", id="not an object"),
+        pytest.param("{not json", "", id="malformed json"),
+    ],
+)
+def test_a_bad_cloudtalk_policy_override_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, raw: str, detail: str
+):
+    monkeypatch.setenv("CONNECTOR_CLOUDTALK_POLICY", raw)
+    with pytest.raises(ConfigError, match="CONNECTOR_CLOUDTALK_POLICY") as excinfo:
+        load_settings()
+    assert detail in str(excinfo.value)
+
+
+def test_a_bad_account_state_names_the_variable(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_AIRCALL_ACCOUNT_STATE", "bankrupt")
+    with pytest.raises(ConfigError, match="CONNECTOR_AIRCALL_ACCOUNT_STATE"):
+        load_settings()
+
+
+def test_account_state_is_read_per_provider(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_CLOUDTALK_ACCOUNT_STATE", "trial")
+    settings = load_settings()
+    assert settings.account_state(Provider.CLOUDTALK) is AccountState.TRIAL
+    assert settings.account_state(Provider.AIRCALL) is AccountState.ACTIVE
+
+
+def test_every_bad_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_MEDIA_RETENTION_DAYS", "abc")
+    monkeypatch.setenv("CONNECTOR_PUBLIC_URL", "example.com")
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings()
+    assert "CONNECTOR_MEDIA_RETENTION_DAYS" in str(excinfo.value)
+    assert "CONNECTOR_PUBLIC_URL" in str(excinfo.value)
+
+
+def test_urls_lose_their_trailing_slash(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_PUBLIC_URL", "https://crm-link.example.com/")
+    assert load_settings().public_url == "https://crm-link.example.com"
+
+
+def test_a_dot_env_file_in_the_working_directory_is_read(tmp_path: Path):
+    (tmp_path / ".env").write_text("CONNECTOR_MEDIA_RETENTION_DAYS=30\n")
+    assert load_settings().media_retention_days == 30
+
+
+def test_the_environment_wins_over_the_dot_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    (tmp_path / ".env").write_text("CONNECTOR_MEDIA_RETENTION_DAYS=30\n")
+    monkeypatch.setenv("CONNECTOR_MEDIA_RETENTION_DAYS", "90")
+    assert load_settings().media_retention_days == 90
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
