@@ -27,5 +27,14 @@ class CredentialsError(ConnectorError):
     """The target refuses our credentials: pause it and tell `/readyz`, lose nothing."""
 
 
+class Throttled(ConnectorError):
+    """The target's whole allowance is spent (e.g. Salesforce's daily API limit): every job of the
+    target waits `retry_after` seconds, without counting an attempt; no retry storm."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class OutcomeUnknown(ConnectorError):
     """The request left but no answer came back: the remote side may or may not have acted."""

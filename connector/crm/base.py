@@ -39,6 +39,29 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class ContactRule:
+    """How to find the contact of a phone number, and what to do when none matches.
+
+    Built by the sync from the admin's mapping, so adapters need not know the YAML schema.
+    """
+
+    objects: tuple[str, ...]
+    phone_fields: Mapping[str, tuple[str, ...]]
+    on_no_match: str = "create"  # create | skip | unassociated
+    create_object: str | None = None
+    create_fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Associations:
+    """Extra links of an activity besides its contact (HubSpot company/deals, Salesforce WhatId)."""
+
+    company: bool = False
+    open_deals: bool = False
+    what_id: str | None = None  # Salesforce: None, "account" (the Contact's AccountId), or an id
+
+
+@dataclass(frozen=True)
 class RecordWrite:
     """One activity record to create or update in a CRM.
 
@@ -52,6 +75,10 @@ class RecordWrite:
     object_name: str
     fields: Mapping[str, Any]
     contact_phone: str
+    contact_rule: ContactRule
+    key_field: str
+    thread_field: str | None = None
+    associations: Associations = field(default_factory=Associations)
     owner_id: str | None = None
     existing_id: str | None = None
     origin: Origin | None = None
@@ -99,6 +126,13 @@ class CrmAdapter(Protocol):
 
     def describe(self, object_name: str) -> dict[str, FieldInfo]:
         """The fields of an object as the live CRM describes them."""
+        ...
+
+    def ensure_fields(
+        self, object_name: str, key_field: str, thread_field: str | None
+    ) -> list[str]:
+        """Create the custom fields the connector needs for idempotency (safe to run twice);
+        the lines say what was done, or exactly what an admin must create by hand."""
         ...
 
     def close(self) -> None: ...

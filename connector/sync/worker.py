@@ -19,7 +19,13 @@ from datetime import timedelta
 import structlog
 
 from connector import metrics
-from connector.core.errors import ConnectorError, CredentialsError, Permanent, Transient
+from connector.core.errors import (
+    ConnectorError,
+    CredentialsError,
+    Permanent,
+    Throttled,
+    Transient,
+)
 from connector.store import queue
 from connector.store.db import Database
 from connector.store.queue import Job, utcnow
@@ -206,17 +212,23 @@ class Worker:
         elif isinstance(error, CredentialsError):
             outcome = "paused"
             bound.warning("job.credentials_refused", reason=error.reason)
+            now = utcnow()
             with self.database.begin() as conn:
                 queue.pause_target(
-                    conn, job.target, until=utcnow() + CREDENTIALS_PAUSE, reason=error.reason
+                    conn, job.target, until=now + CREDENTIALS_PAUSE, reason=error.reason
                 )
+                # The pause holds the job back; it runs first once the target is resumed.
                 queue.reschedule(
-                    conn,
-                    job,
-                    worker_id,
-                    run_after=utcnow() + CREDENTIALS_PAUSE,
-                    error=error.reason,
-                    count_attempt=False,
+                    conn, job, worker_id, run_after=now, error=error.reason, count_attempt=False
+                )
+        elif isinstance(error, Throttled):
+            outcome = "throttled"
+            until = utcnow() + timedelta(seconds=error.retry_after)
+            bound.warning("job.target_throttled", reason=error.reason, seconds=error.retry_after)
+            with self.database.begin() as conn:
+                queue.pause_target(conn, job.target, until=until, reason=error.reason)
+                queue.reschedule(
+                    conn, job, worker_id, run_after=until, error=error.reason, count_attempt=False
                 )
         elif isinstance(error, Permanent):
             outcome = "dead"
