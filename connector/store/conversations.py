@@ -75,7 +75,7 @@ def record_event(
 
 def _insert_event(conn: Connection, event: ProviderEvent, payload: Mapping[str, Any]) -> bool:
     """Insert the event unless this provider delivered it before (or a replica just did)."""
-    result = conn.execute(
+    inserted = conn.execute(
         _statements(conn).insert_event,
         {
             "provider": event.provider.value,
@@ -87,8 +87,9 @@ def _insert_event(conn: Connection, event: ProviderEvent, payload: Mapping[str, 
             "received_at": utcnow(),
             "payload": scrub(payload),
         },
-    )
-    return result.rowcount == 1
+    ).scalar_one_or_none()
+    # Not `rowcount`: on psycopg an insert with implicit RETURNING reports -1 even when it inserted.
+    return inserted is not None
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def _build_statements(dialect: str) -> _Statements:
         insert_(events)
         .values({name: bindparam(name) for name in event_columns})
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(events.c.id)
     )
     thread_insert = insert_(threads).values(
         {
