@@ -1,11 +1,15 @@
 """Provider webhook bodies as the providers send them, built from defaults plus what a test changes.
 
 Pass a field's new value as a keyword; pass `MISSING` to leave the field out altogether.
+The send side (outbound messages, a fake clock for rate limits) is at the end.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+from connector.providers.sending import OutboundMessage
 
 MISSING: Any = object()
 _DEFAULT: Any = object()
@@ -114,3 +118,41 @@ def cloudtalk_body(event: str = "message.received", **overrides: Any) -> dict[st
 def cloudtalk_headers(secret: Any = CLOUDTALK_SECRET, **extra: str) -> dict[str, str]:
     base = {"Content-Type": "application/json", "X-Connector-Secret": secret, **extra}
     return {key: value for key, value in base.items() if value is not MISSING}
+
+
+# --- Sending -----------------------------------------------------------------------------------
+
+AIRCALL_NUMBER_ID = "1284757"
+SEND_TEXT = "Here is the quote you asked for"
+SEND_MEDIA = [
+    "https://connector.example.test/media/tok-1/quote.png",
+    "https://connector.example.test/media/tok-2/plan.jpg",
+]
+
+
+def outbound_message(**overrides: Any) -> OutboundMessage:
+    """A message from the test line to the test contact, with two media unless overridden."""
+    values: dict[str, Any] = {
+        "line_number": LINE,
+        "provider_line_id": AIRCALL_NUMBER_ID,
+        "to": OTHER_PARTY,
+        "text": SEND_TEXT,
+        "media_urls": list(SEND_MEDIA),
+    }
+    values.update(overrides)
+    return OutboundMessage(**values)
+
+
+@dataclass
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps on it; records every sleep."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
