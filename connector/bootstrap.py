@@ -10,11 +10,16 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from connector.config import Settings, load_settings
+from connector.media import retention
+from connector.media.capture import MediaCapture
+from connector.media.store import FilesystemMediaStore, MediaStore
 from connector.store import migrate
+from connector.store.conversations import CAPTURE_MEDIA
 from connector.store.db import Database
 from connector.sync.worker import Batched, Handler, Periodic, Worker
 
@@ -41,6 +46,11 @@ class Connector:
             "salesforce": self.settings.salesforce_enabled,
         }
         return [name for name in CRM_NAMES if enabled[name]]
+
+    @cached_property
+    def media_store(self) -> MediaStore:
+        """Where media are kept: files under DATA_DIR (a test or replica may assign another)."""
+        return FilesystemMediaStore(self.settings.media_dir)
 
     def worker(self, *, concurrency: int | None = None) -> Worker:
         settings = self.settings
@@ -88,3 +98,9 @@ def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> C
 
 def _register_jobs(connector: Connector) -> None:
     """Wire each job kind to its handler; each feature adds its own here."""
+    connector.handlers[CAPTURE_MEDIA] = MediaCapture(
+        connector.database, connector.media_store, connector.settings
+    )
+    connector.periodic.append(
+        retention.periodic(connector.database, connector.media_store, connector.settings)
+    )

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connector import __version__
-from connector.api import health, jobs, webhooks
+from connector.api import health, jobs, media, uploads, webhooks
 from connector.bootstrap import Connector
 
 
@@ -37,4 +37,6 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(jobs.router)
+    app.include_router(media.router)
+    app.include_router(uploads.router)
     return app

@@ -158,3 +158,25 @@ targets = Table(
     Column("reason", Text, nullable=True),
     _ts("updated_at"),
 )
+
+# -- media (captures, retention, uploads) -------------------------------------------------------
+
+# Files kept by `POST /v1/uploads` for a later send; their blobs share the media store with the
+# captured attachments (content addressed), so a blob is deleted only when nothing refers to it.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("declared_type", String(255), nullable=True),
+    Column("sniffed_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_hash", String(64), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    _ts("created_at"),
+    Index("ix_uploads_state_created_at", "state", "created_at"),
+)
+
+# The retention finds stored media by age, and checks a blob's other users by its hash.
+Index("ix_attachments_state_captured_at", attachments.c.state, attachments.c.captured_at)
+Index("ix_attachments_content_hash", attachments.c.content_hash)

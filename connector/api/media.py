@@ -1,0 +1,106 @@
+"""The connector's media links and the archive downloads.
+
+`GET /media/{token}` is what CRM records link to and what providers fetch for a send: it needs
+no bearer token (the signed token is the credential) and answers the rule's exact text with
+410 whenever the medium cannot be served, whatever the reason.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+
+from connector.api.deps import ConnectorDep, TokenDep
+from connector.core.catalogue import MEDIA_UNAVAILABLE_TEXT
+from connector.media import archive
+from connector.media.downloads import Medium, find_medium
+from connector.media.store import read_chunks
+
+router = APIRouter(tags=["media"])
+
+_CACHE = "private, max-age=3600"
+
+
+def _unavailable() -> PlainTextResponse:
+    return PlainTextResponse(
+        MEDIA_UNAVAILABLE_TEXT,
+        status_code=status.HTTP_410_GONE,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _headers(medium: Medium) -> dict[str, str]:
+    return {
+        "ETag": medium.etag,
+        "Cache-Control": _CACHE,
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+@router.get(
+    "/media/{token}",
+    summary="A stored medium, by its signed link",
+    responses={410: {"description": MEDIA_UNAVAILABLE_TEXT}},
+    response_class=Response,
+)
+@router.head("/media/{token}", include_in_schema=False, response_class=Response)
+def get_medium(token: str, request: Request, connector: ConnectorDep) -> Response:
+    medium = find_medium(connector.database, connector.media_store, connector.secret, token)
+    if medium is None:
+        return _unavailable()
+    headers = _headers(medium)
+    if medium.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if medium.path is not None:
+        try:
+            stat = medium.path.stat()
+        except FileNotFoundError:
+            return _unavailable()
+        return FileResponse(
+            medium.path,
+            media_type=medium.content_type,
+            filename=medium.filename,
+            content_disposition_type="inline",
+            stat_result=stat,
+            headers=headers,
+        )
+    if medium.size is not None:
+        headers["Content-Length"] = str(medium.size)
+    return StreamingResponse(
+        read_chunks(connector.media_store.open(medium.content_hash)),
+        media_type=medium.content_type,
+        headers={**headers, "Content-Disposition": medium.content_disposition},
+    )
+
+
+def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> StreamingResponse:
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
+    return StreamingResponse(
+        archive.stream_zip(connector.media_store, found.entries),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{found.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/v1/messages/{message_id}/media.zip",
+    summary="Every medium of a message in one zip",
+    dependencies=[TokenDep],
+    response_class=StreamingResponse,
+)
+def message_media_zip(message_id: int, connector: ConnectorDep) -> StreamingResponse:
+    return _zip(archive.message_archive(connector.database, message_id), connector, "message")
+
+
+@router.get(
+    "/v1/threads/{thread_id}/media.zip",
+    summary="Every medium of a conversation in one zip",
+    dependencies=[TokenDep],
+    response_class=StreamingResponse,
+)
+def thread_media_zip(thread_id: int, connector: ConnectorDep) -> StreamingResponse:
+    return _zip(archive.thread_archive(connector.database, thread_id), connector, "thread")

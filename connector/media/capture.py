@@ -1,0 +1,253 @@
+"""The capture job: take each received medium once, before the provider's link expires.
+
+The bytes are downloaded (guarded, capped), their real type sniffed, and the inbound rules of
+the provider's policy applied to that one file. A compliant medium goes to the media store and
+gets the connector's own link; a non-compliant one is recorded as unsupported, with no link.
+Every capture ends settled (stored, unsupported or unavailable), never as a dead job: the CRM
+sync waits for captures to settle, so a capture that gave up must still say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from sqlalchemy import and_, select, update
+
+from connector.config import Settings
+from connector.core import catalogue
+from connector.core.errors import Permanent, Transient
+from connector.core.model import Direction, Line, Provider
+from connector.core.rules import AttachmentVerdict, Candidate, validate
+from connector.media.fetch import DEFAULT_DEADLINE_SECONDS, MediaFetcher, MediaNotFound
+from connector.media.staging import CAP_MARGIN_BYTES, Spool, SpoolOverflow
+from connector.media.store import MediaStore
+from connector.store.conversations import AttachmentState
+from connector.store.db import Database
+from connector.store.queue import Job, utcnow
+from connector.store.tables import attachments, messages, threads
+
+log = structlog.get_logger(__name__)
+
+# Media can appear seconds after the webhook: a 403/404 this soon means "not yet".
+NOT_FOUND_GRACE = timedelta(minutes=10)
+# Provider links expire within hours; after this, a failing capture is recorded as unavailable.
+GIVE_UP_AFTER = timedelta(hours=2)
+NOT_FOUND_RETRY_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class PendingCapture:
+    attachment_id: int
+    name: str
+    declared_type: str | None
+    source_url: str
+    provider: Provider
+    line_number: str
+    other_party: str
+    received_at: datetime
+
+
+def download_cap(settings: Settings, provider: Provider) -> int:
+    """The most bytes read of one medium: the policy's largest file plus the margin."""
+    return settings.policy(provider).largest_file_bytes + CAP_MARGIN_BYTES
+
+
+class MediaCapture:
+    """The `capture_media` job handler: `job.subject` is the attachment id."""
+
+    def __init__(
+        self,
+        database: Database,
+        store: MediaStore,
+        settings: Settings,
+        fetcher: MediaFetcher | None = None,
+        *,
+        not_found_grace: timedelta = NOT_FOUND_GRACE,
+        give_up_after: timedelta = GIVE_UP_AFTER,
+    ) -> None:
+        self.database = database
+        self.store = store
+        self.settings = settings
+        self.fetcher = fetcher or MediaFetcher(
+            allow_private=settings.allow_private_media_urls,
+            # Finish well inside the job's lease, or another worker would start the same download.
+            deadline_seconds=min(DEFAULT_DEADLINE_SECONDS, settings.job_lease_seconds * 0.75),
+        )
+        self.spool_dir: Path = settings.data_dir / "spool"
+        self.not_found_grace = not_found_grace
+        self.give_up_after = give_up_after
+
+    def __call__(self, job: Job) -> None:
+        pending = self._pending(int(job.subject))
+        if pending is None:
+            return  # already settled (a redelivered job) or gone: nothing to do
+        age = utcnow() - pending.received_at
+        try:
+            self._capture(pending)
+        except MediaNotFound as exc:
+            if exc.may_appear and age < self.not_found_grace:
+                raise Transient(exc.reason, retry_after=NOT_FOUND_RETRY_SECONDS) from None
+            self._settle_unavailable(pending, exc.reason)
+        except Transient as exc:
+            if age < self.give_up_after:
+                raise
+            self._settle_unavailable(pending, f"gave up: {exc.reason}")
+        except Permanent as exc:
+            self._settle_unavailable(pending, exc.reason)
+
+    def _pending(self, attachment_id: int) -> PendingCapture | None:
+        with self.database.read() as conn:
+            row = conn.execute(
+                select(
+                    attachments.c.id,
+                    attachments.c.name,
+                    attachments.c.declared_type,
+                    attachments.c.source_url,
+                    messages.c.provider,
+                    messages.c.created_at,
+                    threads.c.line_number,
+                    threads.c.other_party,
+                )
+                .join(messages, messages.c.id == attachments.c.message_id)
+                .join(threads, threads.c.id == messages.c.thread_id)
+                .where(
+                    and_(
+                        attachments.c.id == attachment_id,
+                        attachments.c.state == AttachmentState.PENDING.value,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        if not row.source_url:
+            self._settle(attachment_id, state=AttachmentState.UNAVAILABLE, error="no media URL")
+            return None
+        return PendingCapture(
+            attachment_id=row.id,
+            name=row.name,
+            declared_type=row.declared_type,
+            source_url=row.source_url,
+            provider=Provider(row.provider),
+            line_number=row.line_number,
+            other_party=row.other_party,
+            received_at=_aware(row.created_at),
+        )
+
+    def _capture(self, pending: PendingCapture) -> None:
+        policy = self.settings.policy(pending.provider)
+        with Spool(self.spool_dir, download_cap(self.settings, pending.provider)) as spool:
+            size = spool.size
+            try:
+                downloaded = self.fetcher.download(pending.source_url, spool)
+                size = spool.size
+            except SpoolOverflow as overflow:
+                downloaded = None
+                size = overflow.size
+            candidate = Candidate(
+                name=pending.name, declared_type=pending.declared_type, size=size, head=spool.head
+            )
+            verdict = validate(
+                policy,
+                line=Line(number=pending.line_number, provider=pending.provider),
+                other_party=pending.other_party,
+                attachments=[candidate],
+                direction=Direction.INBOUND,
+            ).attachments[0]
+            host = downloaded.host if downloaded else None
+            if verdict.ok:
+                self._keep(pending, spool, verdict, host)
+            else:
+                self._refuse(pending, verdict, host)
+
+    def _keep(
+        self, pending: PendingCapture, spool: Spool, verdict: AttachmentVerdict, host: str | None
+    ) -> None:
+        try:
+            blob = self.store.put(spool.chunks())
+        except OSError as exc:
+            raise Transient(
+                f"the media store could not keep the file: {type(exc).__name__}"
+            ) from exc
+        self._settle(
+            pending.attachment_id,
+            state=AttachmentState.STORED,
+            sniffed_type=verdict.sniffed_type,
+            size=blob.size,
+            content_hash=blob.content_hash,
+        )
+        log.info(
+            "media.captured",
+            attachment_id=pending.attachment_id,
+            host=host,
+            type=verdict.sniffed_type,
+            size=blob.size,
+        )
+
+    def _refuse(
+        self, pending: PendingCapture, verdict: AttachmentVerdict, host: str | None
+    ) -> None:
+        refusal = verdict.errors[0]
+        if refusal.code is catalogue.Code.UNKNOWN_ERROR:  # an empty body: nothing to judge
+            self._settle_unavailable(pending, "the media host sent an empty file")
+            return
+        self._settle(
+            pending.attachment_id,
+            state=AttachmentState.UNSUPPORTED,
+            sniffed_type=verdict.sniffed_type or None,
+            size=verdict.size,
+            error=f"{refusal.code.value}: {refusal.message}",
+        )
+        log.info(
+            "media.unsupported",
+            attachment_id=pending.attachment_id,
+            host=host,
+            type=verdict.sniffed_type,
+            size=verdict.size,
+            code=refusal.code.value,
+        )
+
+    def _settle_unavailable(self, pending: PendingCapture, reason: str) -> None:
+        self._settle(pending.attachment_id, state=AttachmentState.UNAVAILABLE, error=reason)
+        log.warning("media.unavailable", attachment_id=pending.attachment_id, reason=reason)
+
+    def _settle(
+        self,
+        attachment_id: int,
+        *,
+        state: AttachmentState,
+        sniffed_type: str | None = None,
+        size: int | None = None,
+        content_hash: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the outcome, once: a capture that lost a race to another worker changes
+        nothing (both downloaded the same bytes into the same content-addressed blob)."""
+        values: dict[str, object] = {
+            "state": state.value,
+            "content_hash": content_hash,
+            "error": error,
+            "captured_at": utcnow(),
+        }
+        if sniffed_type is not None:
+            values["sniffed_type"] = sniffed_type
+        if size is not None:
+            values["size"] = size
+        with self.database.begin() as conn:
+            conn.execute(
+                update(attachments)
+                .where(
+                    and_(
+                        attachments.c.id == attachment_id,
+                        attachments.c.state == AttachmentState.PENDING.value,
+                    )
+                )
+                .values(**values)
+            )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,295 @@
+"""Downloading a provider's medium without letting a webhook point the connector at our network.
+
+A media URL comes from a webhook body, so it is untrusted: before connecting, and again at every
+redirect, the URL must be https and its host must resolve only to public addresses. The same
+check runs once more inside the connection itself, on the address actually dialled, so a DNS
+answer that changes between the check and the connection (rebinding) gains nothing.
+`CONNECTOR_ALLOW_PRIVATE_MEDIA_URLS` turns all of this off for tests and local demos.
+
+The body is streamed into a `Spool` with a byte cap, connect/read timeouts and an overall
+deadline, so a huge or trickling answer costs bounded memory and time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import httpcore
+import httpx
+
+from connector.core.errors import Permanent, Transient
+from connector.core.sniff import SNIFF_BYTES
+from connector.media.staging import Spool, SpoolOverflow
+
+Resolver = Callable[[str, int], Sequence[str]]
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=10.0)
+DEFAULT_DEADLINE_SECONDS = 120.0
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NOT_YET = frozenset({403, 404})
+_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class UnsafeMediaUrl(Permanent):
+    """The URL is not https, or its host is (or resolves to) a non-public address."""
+
+
+class MediaNotFound(Permanent):
+    """The provider answered 403/404/410: the medium is not there (yet, or any more)."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+    @property
+    def may_appear(self) -> bool:
+        """403/404 right after a webhook can mean 'not uploaded yet'; 410 never does."""
+        return self.status in _NOT_YET
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """What the provider said of the body (its claims only: the bytes decide the type)."""
+
+    content_type: str | None
+    content_length: int | None
+    host: str
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, as the operating system's resolver answers."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(address: str) -> bool:
+    """Whether connecting to `address` leaves the private networks (RFC 1918, loopback, …)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not is_public_address(str(embedded)):
+            return False
+    return ip.is_global and not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def public_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
+    """The addresses of `host`, all of them public, or `UnsafeMediaUrl`."""
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        try:
+            addresses = list(resolver(host, port))
+        except (OSError, UnicodeError) as exc:
+            raise Transient(f"cannot resolve the media host {host}: {type(exc).__name__}") from None
+        if not addresses:
+            raise Transient(f"the media host {host} has no address")
+    refused = [a for a in addresses if not is_public_address(a)]
+    if refused:
+        raise UnsafeMediaUrl(f"refused: the media host {host} is not a public address")
+    return addresses
+
+
+def check_url(url: httpx.URL, *, allow_private: bool, resolver: Resolver) -> None:
+    """Refuse a URL the connector must not fetch; resolves the host unless private is allowed."""
+    if url.scheme not in ("http", "https") or not url.host:
+        raise UnsafeMediaUrl("refused: a media URL must be an absolute http(s) URL")
+    if allow_private:
+        return
+    if url.scheme != "https":
+        raise UnsafeMediaUrl(f"refused: the media URL for {url.host} is not https")
+    public_addresses(url.host, url.port or 443, resolver)
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Dials only an address that was checked public in the same call: no DNS rebinding."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self._resolver = resolver
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = public_addresses(host, port, self._resolver)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(
+                    address, port, timeout, local_address, socket_options=socket_options
+                )
+            except httpcore.ConnectError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with the public-only dialler; no proxy (a proxy would dial for us)."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        super().__init__(trust_env=False)
+        # httpx takes no network backend, so the pool is rebuilt with ours; TLS still checks the
+        # certificate against the URL's host name (httpcore passes it as server_hostname).
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=20,
+            max_keepalive_connections=10,
+            keepalive_expiry=5.0,
+            network_backend=_PublicOnlyBackend(resolver),
+        )
+
+
+class MediaFetcher:
+    """Streams one URL into a spool: guarded, capped, timed out, errors classified."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        resolver: Resolver = system_resolver,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+        max_redirects: int = MAX_REDIRECTS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.allow_private = allow_private
+        self.resolver = resolver
+        self.deadline_seconds = deadline_seconds
+        self.max_redirects = max_redirects
+        if transport is None:
+            transport = (
+                httpx.HTTPTransport(trust_env=False)
+                if allow_private
+                else GuardedTransport(resolver)
+            )
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": "mms-crm-connector", "Accept-Encoding": "identity"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def download(self, url: str, spool: Spool) -> Downloaded:
+        """Write the medium at `url` into `spool`.
+
+        Raises `UnsafeMediaUrl`, `MediaNotFound`, `Transient` (worth another try), `Permanent`,
+        or the spool's `SpoolOverflow` once the body passes the cap (reading stops there).
+        """
+        deadline = time.monotonic() + self.deadline_seconds
+        response = self._open(url)
+        try:
+            length = _content_length(response)
+            declared_too_big = length is not None and length > spool.cap
+            for chunk in response.iter_bytes():
+                spool.write(chunk)
+                if declared_too_big and len(spool.head) >= SNIFF_BYTES:
+                    # Announced over the cap: the head is enough for the verdict, stop here.
+                    raise SpoolOverflow(length or 0, spool.cap)
+                if time.monotonic() > deadline:
+                    raise Transient(
+                        f"the download from {response.url.host} took over "
+                        f"{self.deadline_seconds:.0f} s"
+                    )
+        except httpx.TimeoutException:
+            raise Transient(f"the download from {response.url.host} timed out") from None
+        except httpx.DecodingError:
+            raise Permanent(f"the body from {response.url.host} cannot be decoded") from None
+        except httpx.TransportError as exc:
+            raise Transient(
+                f"the download from {response.url.host} failed: {type(exc).__name__}"
+            ) from None
+        finally:
+            response.close()
+        return Downloaded(
+            content_type=response.headers.get("content-type"),
+            content_length=length,
+            host=response.url.host,
+        )
+
+    def _open(self, url: str) -> httpx.Response:
+        """The first non-redirect answer, each hop checked before it is requested."""
+        try:
+            current = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            raise UnsafeMediaUrl("refused: the media URL is not a valid URL") from None
+        for _hop in range(self.max_redirects + 1):
+            check_url(current, allow_private=self.allow_private, resolver=self.resolver)
+            response = self._send(current)
+            location = response.headers.get("location")
+            if response.status_code in _REDIRECTS and location:
+                response.close()
+                try:
+                    current = current.join(location)
+                except httpx.InvalidURL:
+                    raise UnsafeMediaUrl("refused: the media redirect is not a valid URL") from None
+                continue
+            if response.is_success:
+                return response
+            response.close()
+            raise _status_error(response)
+        raise Permanent(f"more than {self.max_redirects} redirects from {httpx.URL(url).host}")
+
+    def _send(self, url: httpx.URL) -> httpx.Response:
+        try:
+            return self._client.send(self._client.build_request("GET", url), stream=True)
+        except httpx.TimeoutException:
+            raise Transient(f"the media host {url.host} timed out") from None
+        except httpx.TransportError as exc:
+            raise Transient(f"the media host {url.host} failed: {type(exc).__name__}") from None
+
+
+def _status_error(response: httpx.Response) -> Exception:
+    status = response.status_code
+    host = response.url.host
+    if status in _NOT_YET or status == 410:
+        return MediaNotFound(f"the media host {host} answered {status}", status)
+    if status in _RETRYABLE or status >= 500:
+        return Transient(f"the media host {host} answered {status}", _retry_after(response.headers))
+    return Permanent(f"the media host {host} answered {status}")
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)

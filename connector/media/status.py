@@ -1,0 +1,98 @@
+"""What the CRM sync needs to know of a message's media: are they settled, and what to link.
+
+The sync writes a record once, with its final links: it asks `captures_settled` first (and
+defers while it is False), then builds the record from `attachment_links`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, exists, select
+
+from connector.core import catalogue
+from connector.media.links import attachment_url
+from connector.store.conversations import AttachmentState
+from connector.store.tables import attachments
+
+
+@dataclass(frozen=True)
+class MediaLink:
+    """One attachment as a CRM record shows it: its stable URL only when it can be served."""
+
+    attachment_id: int
+    position: int
+    name: str
+    content_type: str | None
+    size: int | None
+    state: AttachmentState
+    url: str | None
+
+    @property
+    def notice(self) -> str | None:
+        """The rule's text for a medium that has no link, or None when it has one."""
+        if self.state is AttachmentState.UNSUPPORTED:
+            return catalogue.INBOUND_UNSUPPORTED_TEXT
+        if self.url is None:
+            return catalogue.MEDIA_UNAVAILABLE_TEXT
+        return None
+
+
+def captures_settled(conn: Connection, message_id: int) -> bool:
+    """True once no attachment of the message is still waiting for its capture."""
+    pending = conn.execute(
+        select(
+            exists().where(
+                and_(
+                    attachments.c.message_id == message_id,
+                    attachments.c.state == AttachmentState.PENDING.value,
+                )
+            )
+        )
+    ).scalar()
+    return not pending
+
+
+def attachment_links(
+    conn: Connection, message_id: int, public_url: str, secret: bytes
+) -> list[MediaLink]:
+    """The message's attachments in order, each with the connector's link when it is kept."""
+    rows = conn.execute(
+        select(
+            attachments.c.id,
+            attachments.c.position,
+            attachments.c.name,
+            attachments.c.declared_type,
+            attachments.c.sniffed_type,
+            attachments.c.size,
+            attachments.c.state,
+        )
+        .where(attachments.c.message_id == message_id)
+        .order_by(attachments.c.position)
+    )
+    links = []
+    for row in rows:
+        state = AttachmentState(row.state)
+        links.append(
+            MediaLink(
+                attachment_id=row.id,
+                position=row.position,
+                name=row.name,
+                content_type=row.sniffed_type or row.declared_type,
+                size=row.size,
+                state=state,
+                url=(
+                    attachment_url(public_url, secret, row.id)
+                    if state is AttachmentState.STORED
+                    else None
+                ),
+            )
+        )
+    return links
+
+
+def media_alert(links: list[MediaLink]) -> str | None:
+    """The alert a received message's record carries when some medium is unsupported."""
+    if any(link.state is AttachmentState.UNSUPPORTED for link in links):
+        return catalogue.INBOUND_UNSUPPORTED_TEXT
+    return None

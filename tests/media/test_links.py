@@ -1,0 +1,93 @@
+"""Signed media links: stable, unguessable, and worthless once altered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector import bootstrap
+from connector.media.links import (
+    LinkKind,
+    LinkTarget,
+    attachment_url,
+    media_url,
+    sign,
+    upload_url,
+    verify,
+)
+from tests.conftest import make_settings
+
+SECRET = b"a-test-secret-that-signs-links"
+
+
+def test_a_signed_link_names_what_it_points_at() -> None:
+    token = sign(SECRET, LinkKind.ATTACHMENT, 42)
+
+    assert verify(SECRET, token) == LinkTarget(LinkKind.ATTACHMENT, 42)
+    assert verify(SECRET, sign(SECRET, LinkKind.UPLOAD, 42)) == LinkTarget(LinkKind.UPLOAD, 42)
+
+
+def test_the_same_medium_always_gets_the_same_link() -> None:
+    assert sign(SECRET, LinkKind.ATTACHMENT, 7) == sign(SECRET, LinkKind.ATTACHMENT, 7)
+
+
+def test_changing_the_id_of_a_link_does_not_reach_another_medium() -> None:
+    token = sign(SECRET, LinkKind.ATTACHMENT, 42)
+    _, signature = token.split(".")
+
+    assert verify(SECRET, f"a43.{signature}") is None
+    assert verify(SECRET, f"u42.{signature}") is None
+
+
+def test_a_link_with_an_altered_signature_is_refused() -> None:
+    token = sign(SECRET, LinkKind.ATTACHMENT, 42)
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+
+    assert verify(SECRET, flipped) is None
+
+
+def test_a_link_signed_with_another_secret_is_refused() -> None:
+    assert verify(SECRET, sign(b"another-secret", LinkKind.ATTACHMENT, 42)) is None
+
+
+def test_neighbouring_ids_have_unrelated_signatures() -> None:
+    signatures = {sign(SECRET, LinkKind.ATTACHMENT, n).split(".")[1] for n in range(1, 200)}
+
+    assert len(signatures) == 199
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "a42",
+        "a42.",
+        "x42.AAAAAAAAAAAAAAAAAAAAAAAA",
+        "a0.AAAAAAAAAAAAAAAAAAAAAAAA",
+        "a-1.AAAAAAAAAAAAAAAAAAAAAAAA",
+        "a42.AAAA",
+        "a42.AAAAAAAAAAAAAAAAAAAAAAAA/../x",
+        "a" + "9" * 40 + ".AAAAAAAAAAAAAAAAAAAAAAAA",
+    ],
+)
+def test_malformed_tokens_are_refused(token: str) -> None:
+    assert verify(SECRET, token) is None
+
+
+def test_links_live_under_the_public_url() -> None:
+    assert media_url("https://c.example/", "a1.x") == "https://c.example/media/a1.x"
+    assert attachment_url("https://c.example", SECRET, 3).startswith("https://c.example/media/a3.")
+    assert upload_url("https://c.example", SECRET, 3).startswith("https://c.example/media/u3.")
+
+
+def test_a_missing_secret_is_generated_once_and_kept_under_the_data_folder(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+
+    first = bootstrap.load_secret(settings)
+    second = bootstrap.load_secret(settings)
+
+    assert first == second and len(first) >= 32
+    assert (settings.data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
