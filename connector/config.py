@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     salesforce_consumer_secret: SecretStr | None = None
     salesforce_private_key_file: Path | None = None
     salesforce_api_version: str = "62.0"
+    salesforce_login_url: str | None = Field(
+        default=None, description="OAuth base URL; https://{DOMAIN}.salesforce.com when unset."
+    )
+    salesforce_timeout_seconds: float = Field(default=30.0, gt=0)
+    salesforce_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    salesforce_api_usage_soft: float = Field(default=0.80, gt=0, le=1)
+    salesforce_api_usage_hard: float = Field(default=0.95, gt=0, le=1)
 
     aircall_api_id: str | None = None
     aircall_api_token: SecretStr | None = None

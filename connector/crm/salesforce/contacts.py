@@ -1,0 +1,378 @@
+"""Who an MMS belongs to in Salesforce: the Contact or Lead whose phone is the number.
+
+Salesforce phone fields are free text (`(415) 555-0100`, `+1 415 555 0100`, `4155550100`), so a
+search cannot trust the number's spelling. The resolver asks SOSL `IN PHONE FIELDS` for the
+number's E.164 and digit-only variants (reserved characters escaped), then normalises every
+returned phone field to E.164 and keeps only exact matches.
+
+The pick rule when several records match: the first object of the rule's `objects` that has any
+match (Contact before Lead by default), and within it the most recently modified record (then
+the smallest id, so the choice is deterministic). The choice is cached per number, so later
+messages keep the same record until the cache forgets it (the record was deleted or merged).
+
+One SOSL call serves as many numbers as fit in Salesforce's 4,000-character search text (longer
+texts lose their OR operators), so a burst of unknown numbers costs a call or two, and cached
+numbers none. When the rule says to create a Lead (or Contact), the number is reserved in the
+cache first so two workers never create two, and an exact SOQL lookup of the E.164 value the
+connector writes catches a creation whose answer was lost (SOSL's index may lag behind).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+import structlog
+from simple_salesforce.api import Salesforce
+from simple_salesforce.format import format_soql
+
+from connector.core import phone
+from connector.core.errors import ConnectorError, Permanent, Transient
+from connector.core.model import CrmContact
+from connector.crm.base import ContactCache, ContactRule
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.errors import from_record
+
+log = structlog.get_logger(__name__)
+
+CRM = "salesforce"
+COLLECTION_LIMIT = 200
+# Salesforce drops the OR operators of a search text longer than 4,000 characters.
+MAX_FIND_CHARS = 3_900
+SOSL_ROW_LIMIT = 2_000
+MISS_MEMORY = 10_000  # numbers remembered as unmatched, to spare repeated searches
+DEFAULT_PHONE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Contact": ("Phone", "MobilePhone", "HomePhone", "OtherPhone"),
+    "Lead": ("Phone", "MobilePhone"),
+}
+# Characters SOSL reserves inside FIND {...}; each is escaped with a backslash.
+_SOSL_RESERVED = frozenset("?&|!{}[]()^~*:\\\"'+-")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    """What the records of one number need: the rule, and the owner a created record gets."""
+
+    rule: ContactRule
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactOutcome:
+    """The contact of a number; or why there is none (`skipped`), or what failed (`error`).
+
+    All three empty means: no match, write the activity unassociated.
+    """
+
+    contact: CrmContact | None = None
+    skipped: str | None = None
+    error: ConnectorError | None = None
+
+
+def escape_sosl(term: str) -> str:
+    """`+14155550100` -> `\\+14155550100`: SOSL would read `+` and `-` as operators."""
+    return "".join("\\" + ch if ch in _SOSL_RESERVED else ch for ch in term)
+
+
+def search_terms(e164: str) -> list[str]:
+    """The spellings worth searching: E.164 and the digit-only forms (national, with the
+    trunk prefix, with the country code); SOSL tokenises `(415) 555-0100` into digit groups
+    that the E.164 form alone does not find."""
+    return [v for v in phone.variants(e164) if v == e164 or v.isdigit()]
+
+
+def phone_fields(rule: ContactRule, sobject: str) -> tuple[str, ...]:
+    fields = tuple(rule.phone_fields.get(sobject) or DEFAULT_PHONE_FIELDS.get(sobject, ("Phone",)))
+    for name in (sobject, *fields):
+        if not _NAME.match(name):
+            raise Permanent(f"invalid Salesforce name in the contact rule: {name!r}")
+    return fields
+
+
+class ContactResolver:
+    def __init__(
+        self,
+        client: SalesforceClient,
+        cache: ContactCache,
+        *,
+        miss_ttl: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.miss_ttl = miss_ttl
+        self._clock = clock
+        # number -> when a search last found nothing (only for rules that do not create).
+        self._misses: dict[str, float] = {}
+
+    def resolve(self, wanted: Mapping[str, ContactRequest]) -> dict[str, ContactOutcome]:
+        """Outcome per phone as given (the records' `contact_phone`), in as few calls as can be."""
+        outcomes: dict[str, ContactOutcome] = {}
+        numbers: dict[str, ContactRequest] = {}
+        spelled: dict[str, str] = {}
+        for raw, request in wanted.items():
+            e164 = phone.try_normalize(raw)
+            if e164 is None:
+                outcomes[raw] = self._no_match(raw, request.rule)
+                continue
+            numbers.setdefault(e164, request)
+            spelled[raw] = e164
+        found: dict[str, ContactOutcome] = {
+            number: ContactOutcome(contact)
+            for number, contact in self.cache.get_many(CRM, list(numbers)).items()
+        }
+        unknown = [n for n in numbers if n not in found and not self._recently_missed(n)]
+        for number, contact in self._search(unknown, numbers).items():
+            self.cache.put(CRM, number, contact)
+            found[number] = ContactOutcome(contact)
+        to_create: list[str] = []
+        for number, request in numbers.items():
+            if number in found:
+                continue
+            rule = request.rule
+            if rule.on_no_match == "create" and rule.create_object:
+                to_create.append(number)
+            else:
+                self._remember_miss(number)
+                found[number] = self._no_match(number, rule)
+        found.update(self._create(to_create, numbers))
+        for raw, number in spelled.items():
+            outcomes[raw] = found[number]
+        return outcomes
+
+    def forget(self, raw: str) -> None:
+        """The cached record is gone (deleted, merged): search again next time."""
+        number = phone.try_normalize(raw)
+        if number is not None:
+            self.cache.forget(CRM, number)
+            self._misses.pop(number, None)
+
+    # ---- search -----------------------------------------------------------------------------
+    def _remember_miss(self, number: str) -> None:
+        now = self._clock()
+        if len(self._misses) >= MISS_MEMORY:
+            self._misses = {n: at for n, at in self._misses.items() if now - at < self.miss_ttl}
+        self._misses[number] = now
+
+    def _recently_missed(self, number: str) -> bool:
+        at = self._misses.get(number)
+        return at is not None and self._clock() - at < self.miss_ttl
+
+    def _search(
+        self, numbers: Sequence[str], requests: Mapping[str, ContactRequest]
+    ) -> dict[str, CrmContact]:
+        found: dict[str, CrmContact] = {}
+        for chunk in _chunks_by_length(numbers, MAX_FIND_CHARS):
+            rules = {number: requests[number].rule for number in chunk}
+            sosl = _sosl(chunk, rules.values())
+            answer = self.client.search("contact search (SOSL)", sosl)
+            rows = list(answer.get("searchRecords") or [])
+            if len(rows) >= SOSL_ROW_LIMIT:
+                log.warning("salesforce.contact_search_truncated", numbers=len(chunk))
+            for number in chunk:
+                contact = pick(number, rules[number], rows)
+                if contact is not None:
+                    found[number] = contact
+        return found
+
+    # ---- creation ---------------------------------------------------------------------------
+    def _create(
+        self, numbers: Sequence[str], requests: Mapping[str, ContactRequest]
+    ) -> dict[str, ContactOutcome]:
+        outcomes: dict[str, ContactOutcome] = {}
+        reserved: list[str] = []
+        for number in numbers:
+            if self.cache.reserve(CRM, number):
+                reserved.append(number)
+            else:
+                outcomes[number] = ContactOutcome(
+                    error=Transient(
+                        f"another worker is creating the Salesforce record of {phone.mask(number)}",
+                        5.0,
+                    )
+                )
+        settled: set[str] = set()
+        try:
+            for sobject, group in _group_by_create_object(reserved, requests).items():
+                for number, contact in self._find_created(sobject, group, requests).items():
+                    self.cache.put(CRM, number, contact)
+                    settled.add(number)
+                    outcomes[number] = ContactOutcome(contact)
+                todo = [n for n in group if n not in settled]
+                for start in range(0, len(todo), COLLECTION_LIMIT):
+                    chunk = todo[start : start + COLLECTION_LIMIT]
+                    for number, outcome in self._insert(sobject, chunk, requests).items():
+                        if outcome.contact is not None:
+                            self.cache.put(CRM, number, outcome.contact)
+                            settled.add(number)
+                        outcomes[number] = outcome
+        finally:
+            for number in reserved:
+                if number not in settled:
+                    self.cache.forget(CRM, number)  # release the reservation
+        return outcomes
+
+    def _find_created(
+        self, sobject: str, numbers: Sequence[str], requests: Mapping[str, ContactRequest]
+    ) -> dict[str, CrmContact]:
+        """Records holding exactly the E.164 value the connector writes (SOQL is consistent at
+        once, unlike the search index): an earlier creation whose answer never arrived."""
+        if not numbers:
+            return {}
+        fields = phone_fields(requests[numbers[0]].rule, sobject)
+        where = " OR ".join(format_soql(f"{name} IN {{}}", list(numbers)) for name in fields)
+        # Names are checked against _NAME, values quoted by format_soql.
+        soql = f"SELECT Id, LastModifiedDate, {', '.join(fields)} FROM {sobject} WHERE {where}"  # noqa: S608
+        answer = self.client.query(f"{sobject} lookup (SOQL)", soql)
+        rows = [{**row, "attributes": {"type": sobject}} for row in answer.get("records") or []]
+        found: dict[str, CrmContact] = {}
+        for number in numbers:
+            contact = pick(number, _only(requests[number].rule, sobject), rows)
+            if contact is not None:
+                found[number] = contact
+        return found
+
+    def _insert(
+        self, sobject: str, numbers: Sequence[str], requests: Mapping[str, ContactRequest]
+    ) -> dict[str, ContactOutcome]:
+        payload = [_new_contact(sobject, number, requests[number]) for number in numbers]
+
+        def create(sf: Salesforce) -> Any:
+            return sf.restful(
+                "composite/sobjects",
+                method="POST",
+                json={"allOrNone": False, "records": payload},
+            )
+
+        answers = self.client.call(f"{sobject} creation", create) or []
+        outcomes: dict[str, ContactOutcome] = {}
+        for number, answer in zip(numbers, answers, strict=False):
+            if answer.get("success"):
+                contact = CrmContact(crm_object=sobject, crm_id=answer["id"])
+                log.info("salesforce.contact_created", sobject=sobject, phone=phone.mask(number))
+                outcomes[number] = ContactOutcome(contact)
+            else:
+                outcomes[number] = ContactOutcome(
+                    error=from_record(answer.get("errors") or [], f"{sobject} creation")
+                )
+        for number in numbers[len(answers) :]:
+            outcomes[number] = ContactOutcome(
+                error=Transient(f"Salesforce gave no answer for the {sobject} creation")
+            )
+        return outcomes
+
+    # ---- no match ---------------------------------------------------------------------------
+    @staticmethod
+    def _no_match(number: str, rule: ContactRule) -> ContactOutcome:
+        if rule.on_no_match == "skip":
+            objects = " or ".join(rule.objects) or "record"
+            return ContactOutcome(
+                skipped=f"no Salesforce {objects} has the number {phone.mask(number)}"
+            )
+        return ContactOutcome()
+
+
+def _sosl(numbers: Sequence[str], rules: Iterable[ContactRule]) -> str:
+    returning: dict[str, list[str]] = {}
+    for rule in rules:
+        for sobject in rule.objects:
+            fields = returning.setdefault(sobject, ["Id", "LastModifiedDate"])
+            fields.extend(f for f in phone_fields(rule, sobject) if f not in fields)
+    terms = " OR ".join(_find_text(number) for number in numbers)
+    spec = ", ".join(f"{sobject}({', '.join(fields)})" for sobject, fields in returning.items())
+    return f"FIND {{{terms}}} IN PHONE FIELDS RETURNING {spec}"
+
+
+def _find_text(number: str) -> str:
+    return " OR ".join(escape_sosl(term) for term in search_terms(number))
+
+
+def _chunks_by_length(numbers: Sequence[str], budget: int) -> list[list[str]]:
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for number in numbers:
+        size = len(_find_text(number)) + len(" OR ")
+        if current and used + size > budget:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(number)
+        used += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _only(rule: ContactRule, sobject: str) -> ContactRule:
+    return ContactRule(
+        objects=(sobject,),
+        phone_fields={sobject: phone_fields(rule, sobject)},
+        on_no_match=rule.on_no_match,
+    )
+
+
+def pick(number: str, rule: ContactRule, rows: Sequence[Mapping[str, Any]]) -> CrmContact | None:
+    """The record this number belongs to, by the rule in the module docstring."""
+    region = phone.region_of(number)
+    matches: list[Mapping[str, Any]] = []
+    for row in rows:
+        sobject = str((row.get("attributes") or {}).get("type") or "")
+        if sobject not in rule.objects:
+            continue
+        if any(
+            phone.try_normalize(row.get(field), region) == number
+            for field in phone_fields(rule, sobject)
+        ):
+            matches.append(row)
+    if not matches:
+        return None
+    matches.sort(key=lambda r: str(r.get("Id")))
+    matches.sort(key=lambda r: str(r.get("LastModifiedDate") or ""), reverse=True)
+    matches.sort(key=lambda r: rule.objects.index(r["attributes"]["type"]))
+    chosen = matches[0]
+    if len(matches) > 1:
+        log.info(
+            "salesforce.contact_ambiguous",
+            phone=phone.mask(number),
+            matches=len(matches),
+            chosen=chosen["Id"],
+        )
+    return CrmContact(crm_object=chosen["attributes"]["type"], crm_id=chosen["Id"])
+
+
+def _group_by_create_object(
+    numbers: Sequence[str], requests: Mapping[str, ContactRequest]
+) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for number in numbers:
+        sobject = requests[number].rule.create_object or "Lead"
+        if not _NAME.match(sobject):
+            raise Permanent(f"invalid Salesforce object in the contact rule: {sobject!r}")
+        groups.setdefault(sobject, []).append(number)
+    return groups
+
+
+def _new_contact(sobject: str, number: str, request: ContactRequest) -> dict[str, Any]:
+    """The created record: the admin's fields, the number in E.164 in the first phone field
+    (what `_find_created` looks for), and what Salesforce requires when the mapping is silent."""
+    rule = request.rule
+    record: dict[str, Any] = {"attributes": {"type": sobject}}
+    record["LastName"] = _international(number)
+    if sobject == "Lead":
+        record["Company"] = "[not provided]"
+    if request.owner_id:
+        record["OwnerId"] = request.owner_id
+    record.update(rule.create_fields)
+    record[phone_fields(rule, sobject)[0]] = number
+    return record
+
+
+def _international(number: str) -> str:
+    return phonenumbers.format_number(
+        phone.parse(number), phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )

@@ -1,0 +1,123 @@
+"""The org's rolling 24-hour API allocation, as Salesforce reports it on every answer.
+
+Salesforce counts every REST call against a daily allocation shared with every other integration
+and user of the org, and answers 403 REQUEST_LIMIT_EXCEEDED once it is spent. The adapter reads
+`Sforce-Limit-Info: api-usage=USED/MAX` from each answer and slows down before that happens:
+past `soft` it spaces its calls, past `hard` it stops (Salesforce jobs pause) and leaves the rest
+to the org's people and other integrations.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from connector.core.errors import Throttled
+
+log = structlog.get_logger(__name__)
+
+_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
+
+# How long Salesforce jobs pause when the daily allocation is spent (or about to be): the window
+# rolls, so capacity comes back gradually; one probe call per pause costs next to nothing.
+DAILY_LIMIT_PAUSE_SECONDS = 30 * 60.0
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    used: int
+    limit: int
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
+
+
+def parse_limit_info(header: str | None) -> ApiUsage | None:
+    """`api-usage=18/5000; per-app-api-usage=17/250(appName=x)` -> ApiUsage(18, 5000)."""
+    if not header:
+        return None
+    match = _USAGE.search(header)
+    if match is None:
+        return None
+    return ApiUsage(int(match.group(1)), int(match.group(2)))
+
+
+class ApiBudget:
+    """Paces calls by the last reported usage; thread-safe (one budget per adapter)."""
+
+    def __init__(
+        self,
+        *,
+        soft: float = 0.80,
+        hard: float = 0.95,
+        min_interval: float = 1.0,
+        pause: float = DAILY_LIMIT_PAUSE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 0 < soft <= hard <= 1:
+            raise ValueError("need 0 < soft <= hard <= 1")
+        self.soft = soft
+        self.hard = hard
+        self.min_interval = min_interval
+        self.pause = pause
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._usage: ApiUsage | None = None
+        self._observed_at = 0.0
+        self._next_call_at = 0.0
+        self.calls = 0
+
+    @property
+    def usage(self) -> ApiUsage | None:
+        return self._usage
+
+    def observe(self, header: str | None) -> None:
+        usage = parse_limit_info(header)
+        if usage is None:
+            return
+        with self._lock:
+            crossed_soft = usage.share >= self.soft and (
+                self._usage is None or self._usage.share < self.soft
+            )
+            self._usage = usage
+            self._observed_at = self._clock()
+        if crossed_soft:
+            log.warning(
+                "salesforce.api_usage_high", used=usage.used, limit=usage.limit, pacing=True
+            )
+
+    def count(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def before_call(self) -> None:
+        """Raise `Throttled` past `hard`; wait out the pacing interval past `soft`.
+
+        A reading older than the pause no longer counts, so the first call after a pause goes
+        through and brings a fresh reading.
+        """
+        with self._lock:
+            usage, now = self._usage, self._clock()
+            if usage is None or now - self._observed_at > self.pause:
+                return
+            if usage.share >= self.hard:
+                raise Throttled(
+                    f"Salesforce daily API allocation nearly spent ({usage.used}/{usage.limit} "
+                    f"calls in the last 24 h); the connector keeps the last "
+                    f"{round((1 - self.hard) * 100)}% for the org's other users",
+                    self.pause,
+                )
+            if usage.share < self.soft:
+                return
+            wait = max(0.0, self._next_call_at - now)
+            self._next_call_at = max(now, self._next_call_at) + self.min_interval
+        if wait:
+            self._sleep(wait)
