@@ -7,6 +7,7 @@ which database, which CRMs and which providers a process talks to.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,15 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from connector.config import Settings, load_settings
+from connector.crm.base import CrmAdapter
+from connector.mapping.registry import MappingRegistry
 from connector.media import retention
 from connector.media.capture import MediaCapture
 from connector.media.store import FilesystemMediaStore, MediaStore
 from connector.store import migrate
-from connector.store.conversations import CAPTURE_MEDIA
+from connector.store.conversations import CAPTURE_MEDIA, SYNC_CRM
+from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
+from connector.store.queue import Job
+from connector.sync.crm_sync import CrmSync
 from connector.sync.worker import Batched, Handler, Periodic, Worker
 
 CRM_NAMES = ("hubspot", "salesforce")
+# Records per batched sync call; each adapter splits further to its CRM's batch size.
+SYNC_BATCH_SIZE = 200
 
 
 @dataclass
@@ -37,6 +45,9 @@ class Connector:
     batched: dict[str, Batched] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
     readiness_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    adapter_factories: dict[str, Callable[[], CrmAdapter]] = field(default_factory=dict)
+    _adapters: dict[str, CrmAdapter] = field(default_factory=dict, repr=False)
+    _adapters_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def crms(self) -> list[str]:
@@ -52,6 +63,22 @@ class Connector:
         """Where media are kept: files under DATA_DIR (a test or replica may assign another)."""
         return FilesystemMediaStore(self.settings.media_dir)
 
+    @cached_property
+    def registry(self) -> MappingRegistry:
+        """The admin's mappings, reloaded when the files change (the last good one is kept)."""
+        return MappingRegistry(self.settings.mappings_dir)
+
+    def adapter(self, crm: str) -> CrmAdapter:
+        """The one adapter of a CRM in this process, built on first use (worker threads share
+        it, and with it its rate limiter)."""
+        with self._adapters_lock:
+            if crm not in self._adapters:
+                factory = self.adapter_factories.get(crm)
+                if factory is None:
+                    raise KeyError(f"{crm} is not configured")
+                self._adapters[crm] = factory()
+            return self._adapters[crm]
+
     def worker(self, *, concurrency: int | None = None) -> Worker:
         settings = self.settings
         return Worker(
@@ -66,6 +93,9 @@ class Connector:
         )
 
     def close(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()
+        self._adapters.clear()
         self.database.dispose()
 
 
@@ -104,3 +134,51 @@ def _register_jobs(connector: Connector) -> None:
     connector.periodic.append(
         retention.periodic(connector.database, connector.media_store, connector.settings)
     )
+    _register_crms(connector)
+    connector.readiness_checks["mappings"] = connector.registry.status
+
+
+def _register_crms(connector: Connector) -> None:
+    """One sync per configured CRM, behind one batched `sync_crm` job kind."""
+    settings = connector.settings
+    cache = SqlContactCache(connector.database)
+    if settings.hubspot_enabled:
+        connector.adapter_factories["hubspot"] = lambda: _hubspot(settings, cache)
+    if settings.salesforce_enabled:
+        connector.adapter_factories["salesforce"] = lambda: _salesforce(settings, cache)
+    syncs = {
+        crm: CrmSync(
+            crm,
+            database=connector.database,
+            registry=connector.registry,
+            adapter=lambda crm=crm: connector.adapter(crm),  # type: ignore[misc]
+            public_url=settings.public_url,
+            secret=connector.secret,
+        )
+        for crm in connector.adapter_factories
+    }
+
+    def sync(jobs: list[Job]) -> dict[int, BaseException | None]:
+        # A batch holds jobs of one kind and one target: route it to that CRM's sync.
+        return syncs[jobs[0].target](jobs)
+
+    if syncs:
+        connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE)
+
+
+def _hubspot(settings: Settings, cache: SqlContactCache) -> CrmAdapter:
+    from connector.crm.hubspot import HubSpotAdapter
+
+    assert settings.hubspot_access_token is not None
+    return HubSpotAdapter(
+        settings.hubspot_access_token.get_secret_value(),
+        settings.hubspot_base_url,
+        cache,
+        rate_limit=(settings.hubspot_rate_limit, settings.hubspot_rate_window_seconds),
+    )
+
+
+def _salesforce(settings: Settings, cache: SqlContactCache) -> CrmAdapter:
+    from connector.crm.salesforce import from_settings
+
+    return from_settings(settings, cache)

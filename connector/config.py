@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     hubspot_access_token: SecretStr | None = None
     hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_rate_limit: int = Field(default=100, ge=1, description="Requests per window.")
+    hubspot_rate_window_seconds: float = Field(default=10.0, gt=0)
 
     salesforce_instance_url: str | None = None
     salesforce_session_id: SecretStr | None = None

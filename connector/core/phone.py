@@ -46,6 +46,23 @@ def region_of(e164: str) -> str | None:
     return region if region and region != "ZZ" else None
 
 
+def dialing_region(e164: str) -> str | None:
+    """The region whose national format a CRM user would type this number in.
+
+    Unlike `region_of`, a number the plan does not assign (a fictional +1 555) still reads as its
+    country code's main region, so `(555) 123-4567` stored in a CRM matches `+15551234567`.
+    """
+    try:
+        number = parse(e164)
+    except InvalidPhoneNumber:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if region and region != "ZZ":
+        return region
+    main = phonenumbers.region_code_for_country_code(number.country_code)
+    return main if main and main != "ZZ" else None
+
+
 def is_clearly_fixed_line(e164: str) -> bool:
     """True only when the numbering plan says landline; NANP numbers cannot be told apart."""
     number = parse(e164)

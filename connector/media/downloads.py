@@ -46,7 +46,7 @@ class Medium:
 def find_medium(database: Database, store: MediaStore, secret: bytes, token: str) -> Medium | None:
     """The medium a link points at, if the link is genuine and the medium is still kept."""
     target = verify(secret, token)
-    if target is None:
+    if target is None or target.kind is LinkKind.THREAD:
         return None
     table = attachments if target.kind is LinkKind.ATTACHMENT else uploads
     with database.read() as conn:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 _DOMAIN = b"mms-connector/media-link/v1\x00"
 _SIGNATURE_BYTES = 18  # 144 bits: unguessable, and a multiple of 3 so base64 has no padding
-_TOKEN = re.compile(r"^([au])([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{24})$")
+_TOKEN = re.compile(r"^([aut])([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{24})$")
 
 
 class LinkKind(enum.StrEnum):
     ATTACHMENT = "a"
     UPLOAD = "u"
+    THREAD = "t"
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,8 @@ def attachment_url(public_url: str, secret: bytes, attachment_id: int) -> str:
 
 def upload_url(public_url: str, secret: bytes, upload_id: int) -> str:
     return media_url(public_url, sign(secret, LinkKind.UPLOAD, upload_id))
+
+
+def conversation_url(public_url: str, secret: bytes, thread_id: int) -> str:
+    """The "whole conversation" link written into CRM records: stable, like media links."""
+    return f"{public_url.rstrip('/')}/conversations/{sign(secret, LinkKind.THREAD, thread_id)}"

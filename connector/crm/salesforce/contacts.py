@@ -318,7 +318,7 @@ def _only(rule: ContactRule, sobject: str) -> ContactRule:
 
 def pick(number: str, rule: ContactRule, rows: Sequence[Mapping[str, Any]]) -> CrmContact | None:
     """The record this number belongs to, by the rule in the module docstring."""
-    region = phone.region_of(number)
+    region = phone.dialing_region(number)
     matches: list[Mapping[str, Any]] = []
     for row in rows:
         sobject = str((row.get("attributes") or {}).get("type") or "")

@@ -1,0 +1,225 @@
+"""The CRM sync: pending messages of one CRM rendered through the mapping and written in batches.
+
+One call of `CrmSync` takes a batch of `sync_crm` jobs of one CRM. A message whose media are
+still being captured waits (its record is written once, with its final links). Jobs whose
+messages land in one record (a status update queued twice, a conversation day) are written once.
+The CRM's ids are kept per message, so a retry updates; each job is settled by its own record's
+outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+
+from connector.core.errors import ConnectorError, Permanent
+from connector.core.model import Direction
+from connector.crm.base import Associations, ContactRule, CrmAdapter, Origin, RecordWrite
+from connector.mapping import (
+    CapturedMessage,
+    CrmMapping,
+    CrmRecord,
+    MappingSet,
+    build_context,
+    render_record,
+)
+from connector.mapping.registry import MappingRegistry
+from connector.mapping.schema import Granularity
+from connector.media import links
+from connector.media.status import attachment_links, captures_settled, media_alert
+from connector.store import crm_records
+from connector.store import messages as stored_messages
+from connector.store.db import Database
+from connector.store.messages import StoredMessage
+from connector.store.queue import Job
+from connector.sync.worker import Defer
+
+log = structlog.get_logger(__name__)
+
+CAPTURE_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One record to write and the jobs (and messages) it settles."""
+
+    record: CrmRecord
+    jobs: list[Job]
+    message_ids: list[int]
+    origin: Origin | None
+
+
+class CrmSync:
+    """The batch handler of `sync_crm` jobs for one CRM."""
+
+    def __init__(
+        self,
+        crm: str,
+        *,
+        database: Database,
+        registry: MappingRegistry,
+        adapter: Callable[[], CrmAdapter],
+        public_url: str,
+        secret: bytes,
+    ) -> None:
+        self.crm = crm
+        self.database = database
+        self.registry = registry
+        self.adapter = adapter
+        self.public_url = public_url
+        self.secret = secret
+
+    def __call__(self, jobs: list[Job]) -> dict[int, BaseException | None]:
+        outcomes: dict[int, BaseException | None] = {}
+        mappings = self.registry.current()
+        mapping = mappings.get(self.crm)
+        if mapping is None:
+            reason = f"no mapping for {self.crm}: add mappings/{self.crm}.yaml"
+            return {job.id: Permanent(reason) for job in jobs}
+        with self.database.read() as conn:
+            pending = self._render(conn, jobs, mappings, mapping, outcomes)
+            known = crm_records.known_records(conn, self.crm, pending)
+        if not pending:
+            return outcomes
+        writes = [self._write_of(item, known.get(key)) for key, item in pending.items()]
+        try:
+            results = self.adapter().write(writes)
+        except ConnectorError as exc:
+            for item in pending.values():
+                outcomes.update({job.id: exc for job in item.jobs})
+            return outcomes
+        by_key = {result.key: result for result in results}
+        with self.database.begin() as conn:
+            for key, item in pending.items():
+                result = by_key.get(key)
+                error: BaseException | None
+                if result is None:
+                    error = Permanent(f"{self.crm} gave no result for record {key}")
+                elif result.error is not None:
+                    error = result.error
+                else:
+                    error = None
+                    if result.skipped:
+                        log.info("crm.record_skipped", crm=self.crm, reason=result.skipped)
+                    for message_id in item.message_ids:
+                        crm_records.remember(
+                            conn,
+                            self.crm,
+                            message_id,
+                            record_key=key,
+                            crm_object=result.crm_object,
+                            crm_id=result.crm_id,
+                            contact_id=result.contact_id,
+                        )
+                outcomes.update({job.id: error for job in item.jobs})
+        return outcomes
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def _render(
+        self,
+        conn: Connection,
+        jobs: Sequence[Job],
+        mappings: MappingSet,
+        mapping: CrmMapping,
+        outcomes: dict[int, BaseException | None],
+    ) -> dict[str, _Pending]:
+        loaded = stored_messages.load_many(conn, [int(job.subject) for job in jobs])
+        pending: dict[str, _Pending] = {}
+        for job in jobs:
+            stored = loaded.get(int(job.subject))
+            if stored is None:
+                outcomes[job.id] = Permanent(f"message {job.subject} no longer exists")
+                continue
+            if not captures_settled(conn, stored.id):
+                outcomes[job.id] = Defer(CAPTURE_WAIT_SECONDS, "waiting for media capture")
+                continue
+            try:
+                record = self._record(conn, stored, mappings, mapping)
+            except ConnectorError as exc:
+                outcomes[job.id] = exc
+                continue
+            item = pending.get(record.key)
+            if item is None:
+                item = _Pending(record, [], [], _origin(stored.origin, self.crm))
+            # A later job's render wins: it saw the newest status of the record's messages.
+            pending[record.key] = _Pending(
+                record, [*item.jobs, job], [*item.message_ids, stored.id], item.origin
+            )
+        return pending
+
+    def _record(
+        self, conn: Connection, stored: StoredMessage, mappings: MappingSet, mapping: CrmMapping
+    ) -> CrmRecord:
+        message = stored.message
+        day: list[CapturedMessage] | None = None
+        if mapping.granularity is Granularity.CONVERSATION_DAY:
+            start, end = mapping.day_window(mapping.day_of(message.sent_at))
+            day = [
+                self._captured(conn, other)
+                for other in stored_messages.in_thread(
+                    conn, stored.thread_id, since=start, until=end
+                )
+            ]
+        captured = self._captured(conn, stored)
+        context = build_context(
+            message,
+            line=mappings.lines.get(message.line_number),
+            attachment_links=captured.attachment_links,
+            conversation_url=links.conversation_url(self.public_url, self.secret, stored.thread_id),
+            alert=captured.alert,
+            messages=day,
+        )
+        return render_record(mapping, context)
+
+    def _captured(self, conn: Connection, stored: StoredMessage) -> CapturedMessage:
+        media = attachment_links(conn, stored.id, self.public_url, self.secret)
+        alert = media_alert(media) if stored.message.direction is Direction.INBOUND else None
+        return CapturedMessage(stored.message, tuple(link.url for link in media), alert)
+
+    def _write_of(self, item: _Pending, existing_id: str | None) -> RecordWrite:
+        record = item.record
+        rule = record.contact_rule
+        plan = record.associations
+        return RecordWrite(
+            key=record.key,
+            thread_key=record.thread_key,
+            object_name=record.object_name,
+            fields=dict(record.fields),
+            contact_phone=record.contact_phone,
+            contact_rule=ContactRule(
+                objects=rule.objects,
+                phone_fields=dict(rule.phone_fields),
+                on_no_match=rule.on_no_match,
+                create_object=rule.create_object,
+                create_fields=dict(rule.create_fields),
+            ),
+            key_field=record.key_field,
+            thread_field=record.thread_field,
+            associations=Associations(
+                company=plan.company, open_deals=plan.open_deals, what_id=plan.what_id
+            ),
+            owner_id=record.owner_id,
+            existing_id=existing_id,
+            origin=item.origin,
+            message_ids=tuple(item.message_ids),
+            create_only=record.create_only,
+        )
+
+
+def _origin(origin: Mapping[str, Any] | None, crm: str) -> Origin | None:
+    """The record a send was made from, when it belongs to this CRM."""
+    if not origin or origin.get("system") != crm:
+        return None
+    try:
+        return Origin(
+            system=str(origin["system"]),
+            object=str(origin["object"]),
+            record_id=str(origin["record_id"]),
+        )
+    except KeyError:
+        return None
