@@ -59,6 +59,8 @@ def dialing_region(e164: str) -> str | None:
     region = phonenumbers.region_code_for_number(number)
     if region and region != "ZZ":
         return region
+    if number.country_code is None:
+        return None
     main = phonenumbers.region_code_for_country_code(number.country_code)
     return main if main and main != "ZZ" else None
 

@@ -154,13 +154,9 @@ def claim(
             or_(targets.c.paused_until.is_(None), targets.c.paused_until > now),
         )
     )
-    runnable = or_(
-        and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
-        and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now),
-    )
     candidate = (
         select(jobs.c.id)
-        .where(runnable)
+        .where(_runnable(now))
         .where(or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
         .where(jobs.c.target.not_in(paused))
         .order_by(jobs.c.id)
@@ -173,13 +169,7 @@ def claim(
     row = conn.execute(
         update(jobs)
         .where(jobs.c.id == candidate.scalar_subquery())
-        .values(
-            state=JobState.RUNNING.value,
-            attempts=jobs.c.attempts + 1,
-            lease_until=now + lease,
-            worker=worker,
-            updated_at=now,
-        )
+        .values(**_taken_by(worker, lease, now))
         .returning(*jobs.c)
     ).first()
     return Job.from_row(row) if row else None
@@ -211,10 +201,7 @@ def claim_more(
                 jobs.c.kind == first.kind,
                 jobs.c.target == first.target,
                 jobs.c.id != first.id,
-                or_(
-                    and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
-                    and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now),
-                ),
+                _runnable(now),
             )
         )
         .order_by(jobs.c.id)
@@ -255,16 +242,29 @@ def claim_more(
     claimed = conn.execute(
         update(jobs)
         .where(jobs.c.id.in_(chosen))
-        .values(
-            state=JobState.RUNNING.value,
-            attempts=jobs.c.attempts + 1,
-            lease_until=now + lease,
-            worker=worker,
-            updated_at=now,
-        )
+        .values(**_taken_by(worker, lease, now))
         .returning(*jobs.c)
     ).all()
     return sorted((Job.from_row(row) for row in claimed), key=lambda job: job.id)
+
+
+def _taken_by(worker: str, lease: timedelta, now: datetime) -> dict[str, Any]:
+    """The values a claimed job gets: running, one more attempt, leased to `worker`."""
+    return {
+        "state": JobState.RUNNING.value,
+        "attempts": jobs.c.attempts + 1,
+        "lease_until": now + lease,
+        "worker": worker,
+        "updated_at": now,
+    }
+
+
+def _runnable(now: datetime) -> Any:
+    """Queued and due, or running under a lease that has expired (its worker died)."""
+    return or_(
+        and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
+        and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now),
+    )
 
 
 def complete(conn: Connection, job: Job, worker: str) -> bool:
@@ -353,28 +353,19 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def retry(conn: Connection, job_id: int) -> bool:
     """Replay a dead job from scratch: admins use this once the cause is fixed."""
-    now = utcnow()
-    result = conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.id == job_id, jobs.c.state == JobState.DEAD.value))
-        .values(
-            state=JobState.QUEUED.value,
-            attempts=0,
-            run_after=now,
-            created_at=now,
-            updated_at=now,
-            lease_until=None,
-            worker=None,
-        )
-    )
-    return result.rowcount == 1
+    return _replay(conn, jobs.c.id == job_id) == 1
 
 
 def retry_all_dead(conn: Connection) -> int:
+    return _replay(conn, jobs.c.state == JobState.DEAD.value)
+
+
+def _replay(conn: Connection, which: Any) -> int:
+    """Dead jobs back to the queue with a fresh attempt count and a fresh retry window."""
     now = utcnow()
     result = conn.execute(
         update(jobs)
-        .where(jobs.c.state == JobState.DEAD.value)
+        .where(and_(which, jobs.c.state == JobState.DEAD.value))
         .values(
             state=JobState.QUEUED.value,
             attempts=0,
