@@ -128,3 +128,13 @@ def test_mask_never_shows_the_full_number(number: str):
     assert number[1:] not in masked
     assert sum(ch.isdigit() for ch in masked) <= 3
     assert len(masked) == len(number)
+
+
+def test_a_fictional_nanp_number_still_reads_in_its_national_format() -> None:
+    from connector.core import phone
+
+    assert phone.region_of("+15551234567") is None
+    assert phone.dialing_region("+15551234567") == "US"
+    assert phone.try_normalize("(555) 123-4567", phone.dialing_region("+15551234567")) == (
+        "+15551234567"
+    )
