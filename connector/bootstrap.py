@@ -175,6 +175,8 @@ def _hubspot(settings: Settings, cache: SqlContactCache) -> CrmAdapter:
         settings.hubspot_base_url,
         cache,
         rate_limit=(settings.hubspot_rate_limit, settings.hubspot_rate_window_seconds),
+        search_rate=settings.hubspot_search_rate,
+        timeout=(5.0, settings.hubspot_timeout_seconds),
     )
 
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_rate_limit: int = Field(default=100, ge=1, description="Requests per window.")
     hubspot_rate_window_seconds: float = Field(default=10.0, gt=0)
+    hubspot_search_rate: float = Field(default=4.0, gt=0, description="Searches per second.")
+    hubspot_timeout_seconds: float = Field(default=30.0, gt=0)
 
     salesforce_instance_url: str | None = None
     salesforce_session_id: SecretStr | None = None
@@ -77,6 +79,9 @@ class Settings(BaseSettings):
     aircall_webhook_token: SecretStr | None = None
     aircall_base_url: str = "https://api.aircall.io"
     aircall_account_state: AccountState = AccountState.ACTIVE
+    aircall_requests_per_minute: float = Field(
+        default=120, gt=0, description="Aircall's send API budget (per company)."
+    )
     aircall_policy: dict[str, Any] = Field(
         default_factory=dict, description="JSON overrides of the Aircall MMS policy."
     )
@@ -86,6 +91,9 @@ class Settings(BaseSettings):
     cloudtalk_webhook_secret: SecretStr | None = None
     cloudtalk_base_url: str = "https://my.cloudtalk.io"
     cloudtalk_account_state: AccountState = AccountState.ACTIVE
+    cloudtalk_requests_per_minute: float = Field(
+        default=60, gt=0, description="CloudTalk's send API budget (per company)."
+    )
     cloudtalk_policy: dict[str, Any] = Field(
         default_factory=dict, description="JSON overrides of the CloudTalk MMS policy."
     )
@@ -152,6 +160,14 @@ class Settings(BaseSettings):
     @property
     def hubspot_enabled(self) -> bool:
         return self.hubspot_access_token is not None
+
+    @property
+    def aircall_send_enabled(self) -> bool:
+        return bool(self.aircall_api_id and self.aircall_api_token)
+
+    @property
+    def cloudtalk_send_enabled(self) -> bool:
+        return bool(self.cloudtalk_api_key_id and self.cloudtalk_api_key_secret)
 
     @property
     def salesforce_enabled(self) -> bool:

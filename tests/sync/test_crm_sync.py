@@ -184,3 +184,74 @@ def test_conversation_day_keeps_one_task_per_thread_per_day(
     assert task["MMS_Message_Key__c"].endswith(":2026-05-01")
     assert OTHER_PARTY in task["MMS_Thread_Key__c"]
     connector.close()
+
+
+# --- HubSpot ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hubspot() -> Iterator[Any]:
+    from tests.fakes.hubspot import FakeHubSpot
+
+    with FakeHubSpot(token="pat-e2e") as fake:
+        fake.define_property("communications", "mms_message_key", has_unique_value=True)
+        fake.define_property("communications", "mms_thread_key")
+        yield fake
+
+
+def build_hubspot(tmp_path: Path, hubspot: Any, **overrides: Any) -> Connector:
+    granularity = overrides.pop("granularity", "message")
+    settings = make_settings(
+        tmp_path,
+        mappings_dir=mappings_dir(tmp_path, granularity=granularity),
+        hubspot_access_token="pat-e2e",
+        hubspot_base_url=hubspot.url,
+        **overrides,
+    )
+    return bootstrap.build(settings)
+
+
+def test_received_mms_becomes_a_communication_on_the_contacts_timeline(
+    tmp_path: Path, hubspot: Any, respx_mock: respx.MockRouter, post: Any
+) -> None:
+    contact_id = hubspot.add_contact({"firstname": "Ana", "phone": "+1 (555) 123-4567"})
+    respx_mock.get(f"{MEDIA}photo.png").respond(200, content=png())
+    connector = build_hubspot(tmp_path, hubspot)
+    body = aircall_event(
+        data={
+            "body": "Photo <b>of</b> the damage",
+            "media_details": [aircall_media("photo.png", "image/png", f"{MEDIA}photo.png")],
+        }
+    )
+
+    post(connector, body)
+    connector.worker().drain()
+
+    [(record_id, record)] = hubspot.communications.items()
+    assert record["hs_communication_channel_type"] == "SMS"
+    assert record["hs_communication_logged_from"] == "CRM"
+    assert "Photo &lt;b&gt;of&lt;/b&gt; the damage" in record["hs_communication_body"]
+    assert "https://connector.example.test/media/a1." in record["hs_communication_body"]
+    assert hubspot.associated_ids("communications", record_id, "contacts") == [contact_id]
+    connector.close()
+
+
+def test_many_messages_reach_hubspot_in_one_batch(tmp_path: Path, hubspot: Any, post: Any) -> None:
+    connector = build_hubspot(tmp_path, hubspot)
+    for index in range(30):
+        other = f"+1415555{index:04d}"
+        hubspot.add_contact({"phone": f"(415) 555-{index:04d}"})
+        post(
+            connector,
+            aircall_event(data={"id": f"m{index}", "external_number": other, "media_details": []}),
+        )
+    hubspot.reset_calls()
+
+    connector.worker().drain()
+
+    assert len(hubspot.communications) == 30
+    assert len(hubspot.contacts) == 30
+    assert hubspot.count("POST", "/crm/v3/objects/communications/batch/create") == 1
+    assert hubspot.count("POST", "/crm/v3/objects/contacts/search") <= 2
+    assert hubspot.count("POST", "/crm/v3/objects/communications") == 1
+    connector.close()

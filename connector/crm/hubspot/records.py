@@ -1,0 +1,446 @@
+"""Writing MMS activity records (Communications) to HubSpot, never twice.
+
+Each record carries its key (a message key, or a thread-and-day key) in the key property; the
+way to never duplicate depends on what the portal allows:
+
+* the record's HubSpot id is known (the sync stored it, or this process wrote it moments ago):
+  batch update by id; a record deleted in HubSpot since is created again;
+* the key property has unique values: batch create with the key set, so HubSpot itself refuses
+  a second record with the same key. A refusal (409) means an earlier attempt whose answer was
+  lost did create it: the records are read by key (strongly consistent) and updated instead.
+  Keys whose last attempt ended without an answer are read by key before creating;
+* the key property is not unique (HubSpot may not allow unique values on communications):
+  every key is searched before creating. Search lags a few seconds behind writes, so a key whose
+  last attempt here ended without an answer is not created until that lag has passed; a crashed
+  worker's jobs come back only after their lease (a minute), which is longer than the lag.
+
+Batch upsert by the unique key would do the first two in one call, but its inputs carry no
+associations, so every new record would cost a second (association) call: creating with the
+associations inline and falling back on 409 costs one call per 100 records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from connector.core.errors import ConnectorError, Permanent, Transient
+from connector.core.model import CrmContact
+from connector.crm.base import RecordWrite, WriteResult
+from connector.crm.hubspot.answers import CreateInput
+from connector.crm.hubspot.batches import Halt, Outcome, SplitBudget, chunks, run_batches
+from connector.crm.hubspot.client import HubSpotApi
+from connector.crm.hubspot.contacts import SEARCH_PAGES_MAX
+from connector.crm.hubspot.errors import HubSpotError
+from connector.crm.hubspot.inputs import associations_of, record_properties
+from connector.crm.hubspot.matching import IN_VALUES_MAX
+from connector.crm.ratelimit import Clock
+
+log = structlog.get_logger(__name__)
+
+KEY_MODE_TTL_SECONDS = 600.0  # how long "is the key property unique?" is trusted
+SEARCH_LAG_SECONDS = 30.0  # generous: HubSpot's search shows new records within seconds
+RECENT_IDS_MAX = 50_000  # key -> id of records this process wrote, for lost local commits
+UNCERTAIN_MAX = 50_000
+SETUP_HINT = "run `mms-connector mappings setup --crm hubspot`"
+
+
+@dataclass(eq=False)
+class Pending:
+    """One record on its way, with what the contact resolution found for it."""
+
+    record: RecordWrite
+    contact: CrmContact | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (object type, id) besides it
+    on_stale_contact: Callable[[], None] | None = None
+
+
+class KeyFieldMissing(Exception):
+    """The key property does not exist on the object: `mappings setup` was never run."""
+
+
+class RecordWriter:
+    """Creates or updates each record exactly once, in batches."""
+
+    def __init__(self, api: HubSpotApi, clock: Clock) -> None:
+        self.api = api
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._recent: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._uncertain: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._key_modes: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._key_mode_lock = threading.Lock()
+
+    def write(
+        self, items: Sequence[Pending], budget: SplitBudget, results: dict[int, WriteResult]
+    ) -> None:
+        """Put each record's result into `results`, by `id()` of its `Pending`, as soon as its
+        object type is done (so a `Halt` keeps what was written before it)."""
+        groups: dict[tuple[str, str], list[Pending]] = {}
+        for item in items:
+            groups.setdefault((item.record.object_name, item.record.key_field), []).append(item)
+        for (object_type, key_field), group in groups.items():
+            results.update(self._write_group(object_type, key_field, group, budget))
+
+    def forget_key_modes(self) -> None:
+        with self._lock:
+            self._key_modes.clear()
+
+    # ---- one object type -------------------------------------------------------------------
+
+    def _write_group(
+        self, object_type: str, key_field: str, items: list[Pending], budget: SplitBudget
+    ) -> dict[int, WriteResult]:
+        results: dict[int, WriteResult] = {}
+        try:
+            unique = self._key_is_unique(object_type, key_field)
+        except KeyFieldMissing:
+            error = Permanent(
+                f"HubSpot has no property {key_field!r} on {object_type}: {SETUP_HINT}"
+            )
+            return {id(i): _failed(i, error) for i in items}
+        except HubSpotError as failure:
+            if failure.concerns_every_record:
+                raise Halt(failure.as_connector_error()) from failure
+            return {id(i): _failed(i, failure.as_connector_error()) for i in items}
+
+        known: list[tuple[Pending, str]] = []
+        fresh: list[Pending] = []
+        for item in items:
+            crm_id = item.record.existing_id or self._recent_id(object_type, item.record.key)
+            if crm_id:
+                known.append((item, crm_id))
+            else:
+                fresh.append(item)
+
+        fresh, found, waiting = self._look_up(object_type, key_field, fresh, unique=unique)
+        known.extend(found)
+        results.update(waiting)
+        updated, vanished = self._update(object_type, known, budget)
+        results.update(updated)
+        created, conflicts = self._create(
+            object_type, key_field, fresh + vanished, budget, unique=unique, first_round=True
+        )
+        results.update(created)
+        if conflicts:  # an earlier attempt created them after all: read by key, then update
+            fresh, found, waiting = self._look_up(
+                object_type, key_field, conflicts, unique=unique, every_key=True
+            )
+            results.update(waiting)
+            updated, vanished = self._update(object_type, found, budget)
+            results.update(updated)
+            created, _ = self._create(
+                object_type, key_field, fresh + vanished, budget, unique=unique, first_round=False
+            )
+            results.update(created)
+        return results
+
+    # ---- looking records up by key ---------------------------------------------------------
+
+    def _look_up(
+        self,
+        object_type: str,
+        key_field: str,
+        items: list[Pending],
+        *,
+        unique: bool,
+        every_key: bool = False,
+    ) -> tuple[list[Pending], list[tuple[Pending, str]], dict[int, WriteResult]]:
+        """Split records without an id into (still to create, found with id, must wait)."""
+        now = self.clock()
+        if unique and not every_key:
+            wanted = [i for i in items if self._uncertain_since(object_type, i.record.key)]
+        else:
+            wanted = list(items)
+        if not wanted:
+            return items, [], {}
+        try:
+            if unique:
+                ids = self._read_keys(object_type, key_field, [i.record.key for i in wanted])
+            else:
+                ids = self._search_keys(object_type, key_field, [i.record.key for i in wanted])
+        except HubSpotError as failure:
+            if failure.concerns_every_record:
+                raise Halt(failure.as_connector_error()) from failure
+            error = failure.as_connector_error()
+            looked = {id(i) for i in wanted}
+            return (
+                [i for i in items if id(i) not in looked],
+                [],
+                {id(i): _failed(i, error) for i in wanted},
+            )
+        to_create: list[Pending] = []
+        found: list[tuple[Pending, str]] = []
+        waiting: dict[int, WriteResult] = {}
+        for item in items:
+            key = item.record.key
+            if key in ids:
+                found.append((item, ids[key]))
+                continue
+            since = self._uncertain_since(object_type, key)
+            if not unique and since is not None and now - since < SEARCH_LAG_SECONDS:
+                wait = SEARCH_LAG_SECONDS - (now - since)
+                waiting[id(item)] = _failed(
+                    item,
+                    Transient(
+                        "an earlier attempt may have created this record and HubSpot's search "
+                        "may not show it yet: waiting before creating it",
+                        wait,
+                    ),
+                )
+                continue
+            to_create.append(item)
+        return to_create, found, waiting
+
+    def _read_keys(self, object_type: str, key_field: str, keys: list[str]) -> dict[str, str]:
+        outcomes = run_batches(
+            keys,
+            lambda chunk: self.api.batch_read(
+                object_type, chunk, [key_field], id_property=key_field
+            ),
+            item_key=lambda key: key,
+            result_key=lambda obj: obj.properties.get(key_field),
+            error_keys=lambda e: e.context.get("ids", []),
+            budget=SplitBudget(0),
+            writes=False,
+        )
+        for outcome in outcomes:
+            if outcome.call_error is not None:
+                raise outcome.call_error
+        return {o.item: o.obj.id for o in outcomes if o.obj is not None}
+
+    def _search_keys(self, object_type: str, key_field: str, keys: list[str]) -> dict[str, str]:
+        ids: dict[str, list[str]] = {}
+        for chunk in chunks(sorted(set(keys)), IN_VALUES_MAX):
+            after: str | None = None
+            for _ in range(SEARCH_PAGES_MAX):
+                page, after = self.api.search(
+                    object_type,
+                    [[{"propertyName": key_field, "operator": "IN", "values": chunk}]],
+                    [key_field],
+                    after=after,
+                )
+                for obj in page:
+                    key = obj.properties.get(key_field)
+                    if key:
+                        ids.setdefault(key, []).append(obj.id)
+                if after is None:
+                    break
+        picked = {}
+        for key, found in ids.items():
+            ordered = sorted(found, key=lambda i: (len(i), i))  # numeric order: oldest first
+            if len(ordered) > 1:
+                log.warning("hubspot.duplicate_records", key=key, count=len(ordered))
+            picked[key] = ordered[0]
+        return picked
+
+    # ---- updating and creating -------------------------------------------------------------
+
+    def _update(
+        self, object_type: str, pairs: list[tuple[Pending, str]], budget: SplitBudget
+    ) -> tuple[dict[int, WriteResult], list[Pending]]:
+        """Results of the updates, and the records whose HubSpot object no longer exists."""
+        if not pairs:
+            return {}, []
+        ids = {id(item): crm_id for item, crm_id in pairs}
+        properties = {id(item): record_properties(item.record, create=False) for item, _ in pairs}
+        outcomes = run_batches(
+            [item for item, _ in pairs],
+            lambda chunk: self.api.batch_update(
+                object_type, [(ids[id(i)], properties[id(i)]) for i in chunk]
+            ),
+            item_key=lambda item: ids[id(item)],
+            result_key=lambda obj: obj.id,
+            error_keys=lambda e: e.context.get("ids", []),
+            budget=budget,
+            writes=True,
+        )
+        results: dict[int, WriteResult] = {}
+        vanished: list[Pending] = []
+        for outcome in outcomes:
+            item = outcome.item
+            if outcome.obj is not None:
+                self._remember(object_type, item.record.key, outcome.obj.id)
+                results[id(item)] = _written(item, outcome.obj.id)
+            elif _not_found(outcome):
+                self._forget(object_type, item.record.key)
+                log.info("hubspot.record_vanished", key=item.record.key, crm_id=ids[id(item)])
+                vanished.append(item)
+            else:
+                results[id(item)] = _failed(item, outcome.error)
+        return results, vanished
+
+    def _create(
+        self,
+        object_type: str,
+        key_field: str,
+        items: list[Pending],
+        budget: SplitBudget,
+        *,
+        unique: bool,
+        first_round: bool,
+    ) -> tuple[dict[int, WriteResult], list[Pending]]:
+        """Results of the creations, and (first round, unique key) those HubSpot refused as
+        already existing."""
+        results: dict[int, WriteResult] = {}
+        inputs: dict[str, CreateInput] = {}
+        sendable: list[Pending] = []
+        for item in items:
+            try:
+                associations = associations_of(item.record, item.contact, item.links)
+            except ValueError as problem:
+                results[id(item)] = _failed(item, Permanent(str(problem)))
+                continue
+            inputs[item.record.key] = CreateInput(
+                properties=record_properties(item.record, create=True),
+                associations=associations,
+                trace_id=item.record.key,
+            )
+            sendable.append(item)
+        if not sendable:
+            return results, []
+        conflicts_possible = unique and first_round
+        outcomes = run_batches(
+            sendable,
+            lambda chunk: self.api.batch_create(object_type, [inputs[i.record.key] for i in chunk]),
+            item_key=lambda item: item.record.key,
+            result_key=lambda obj: obj.trace_id or obj.properties.get(key_field),
+            error_keys=lambda e: e.context.get("objectWriteTraceId", []),
+            budget=budget,
+            writes=True,
+            split_statuses=frozenset({400, 404, 413, 422})
+            if conflicts_possible
+            else frozenset({400, 404, 409, 413, 422}),
+            culprits=_stale_contact_records,
+        )
+        conflicts: list[Pending] = []
+        for outcome in outcomes:
+            item = outcome.item
+            key = item.record.key
+            failure = outcome.call_error
+            if outcome.obj is not None:
+                self._remember(object_type, key, outcome.obj.id)
+                results[id(item)] = _written(item, outcome.obj.id)
+            elif conflicts_possible and failure is not None and failure.status == 409:
+                conflicts.append(item)
+            elif failure is not None and _about_contact(failure, item):
+                if item.on_stale_contact is not None:
+                    item.on_stale_contact()
+                results[id(item)] = _failed(
+                    item,
+                    Transient(
+                        "the contact this record was linked to no longer exists in HubSpot; "
+                        "it is looked up again on the next attempt"
+                    ),
+                )
+            elif outcome.maybe_applied:  # it may exist now: the next attempt looks first
+                self._mark_uncertain(object_type, key)
+                results[id(item)] = _failed(item, _retry_after_lag(outcome.error, unique=unique))
+            else:
+                results[id(item)] = _failed(item, outcome.error)
+        return results, conflicts
+
+    # ---- what this process remembers -------------------------------------------------------
+
+    def _key_is_unique(self, object_type: str, key_field: str) -> bool:
+        with self._key_mode_lock:  # one thread asks HubSpot, the others wait for its answer
+            now = self.clock()
+            with self._lock:
+                cached = self._key_modes.get((object_type, key_field))
+            if cached is not None and cached[0] > now:
+                return cached[1]
+            info = self.api.property_info(object_type, key_field)
+            if info is None:
+                raise KeyFieldMissing(key_field)
+            with self._lock:
+                self._key_modes[(object_type, key_field)] = (
+                    now + KEY_MODE_TTL_SECONDS,
+                    info.unique,
+                )
+        if not info.unique:
+            log.info("hubspot.key_not_unique", object_type=object_type, key_field=key_field)
+        return info.unique
+
+    def _recent_id(self, object_type: str, key: str) -> str | None:
+        with self._lock:
+            return self._recent.get((object_type, key))
+
+    def _remember(self, object_type: str, key: str, crm_id: str) -> None:
+        with self._lock:
+            self._recent[(object_type, key)] = crm_id
+            self._recent.move_to_end((object_type, key))
+            while len(self._recent) > RECENT_IDS_MAX:
+                self._recent.popitem(last=False)
+            self._uncertain.pop((object_type, key), None)
+
+    def _forget(self, object_type: str, key: str) -> None:
+        with self._lock:
+            self._recent.pop((object_type, key), None)
+
+    def _mark_uncertain(self, object_type: str, key: str) -> None:
+        with self._lock:
+            self._uncertain[(object_type, key)] = self.clock()
+            self._uncertain.move_to_end((object_type, key))
+            while len(self._uncertain) > UNCERTAIN_MAX:
+                self._uncertain.popitem(last=False)
+
+    def _uncertain_since(self, object_type: str, key: str) -> float | None:
+        with self._lock:
+            return self._uncertain.get((object_type, key))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _written(item: Pending, crm_id: str) -> WriteResult:
+    return WriteResult(
+        key=item.record.key,
+        crm_id=crm_id,
+        crm_object=item.record.object_name,
+        contact_id=item.contact.crm_id if item.contact else None,
+    )
+
+
+def _failed(item: Pending, error: ConnectorError | None) -> WriteResult:
+    return WriteResult(
+        key=item.record.key,
+        crm_object=item.record.object_name,
+        contact_id=item.contact.crm_id if item.contact else None,
+        error=error or Transient("HubSpot gave no outcome for this record"),
+    )
+
+
+def _retry_after_lag(error: ConnectorError | None, *, unique: bool) -> ConnectorError:
+    """A create that may have been applied: without a unique key, whoever retries it (another
+    replica included) must do so after search shows new records, or it cannot find this one."""
+    reason = error.reason if error else "HubSpot gave no outcome for this record"
+    retry_after = error.retry_after if isinstance(error, Transient) else None
+    if not unique:
+        retry_after = max(retry_after or 0.0, SEARCH_LAG_SECONDS)
+    return Transient(reason, retry_after)
+
+
+def _not_found(outcome: Outcome[Pending]) -> bool:
+    if outcome.item_error is not None:
+        return outcome.item_error.category == "OBJECT_NOT_FOUND"
+    return outcome.call_error is not None and outcome.call_error.status == 404
+
+
+def _about_contact(failure: HubSpotError, item: Pending) -> bool:
+    """Whether a refused create names the record's contact among invalid associations."""
+    if item.contact is None or failure.status != 400:
+        return False
+    if "association" not in failure.message.lower():
+        return False
+    named = set(failure.context.get("ids", [])) | set(failure.context.get("id", []))
+    return item.contact.crm_id in named or item.contact.crm_id in failure.message
+
+
+def _stale_contact_records(failure: HubSpotError, chunk: list[Pending]) -> list[Pending]:
+    return [item for item in chunk if _about_contact(failure, item)]

@@ -1,0 +1,175 @@
+"""No duplicate HubSpot records, ever: after a crash between the HubSpot call and the local
+commit, after an answer lost on the way back, with and without a unique key property."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from connector.core.errors import Transient
+from connector.crm.hubspot import HubSpotAdapter
+from connector.crm.hubspot.records import SEARCH_LAG_SECONDS
+from connector.store.crm_records import SqlContactCache
+from connector.store.db import Database
+from tests.crm.factories import NUMBER
+from tests.crm.test_hubspot_kit import (
+    BATCH_CREATE,
+    COMMS,
+    fresh,
+    make_adapter,
+    record_by_key,
+    sms,
+    writes,
+)
+from tests.fakes.hubspot import FakeHubSpot
+
+CREATE = f"POST {COMMS}/batch/create"
+UPDATE = f"POST {COMMS}/batch/update"
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (only what expires uses it: no sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot() as fake:
+        yield fake
+
+
+@pytest.fixture(params=["unique key", "plain key"])
+def hs(server: FakeHubSpot, request: pytest.FixtureRequest) -> FakeHubSpot:
+    """Every test runs twice: the portal allows a unique key property, or it does not."""
+    hs = fresh(server, unique_key=request.param == "unique key")
+    hs.add_contact({"phone": NUMBER})
+    return hs
+
+
+@pytest.fixture
+def cache(sqlite_database: Database) -> SqlContactCache:
+    return SqlContactCache(sqlite_database)
+
+
+@pytest.fixture
+def adapter(hs: FakeHubSpot, cache: SqlContactCache) -> Iterator[HubSpotAdapter]:
+    built = make_adapter(hs, cache)
+    yield built
+    built.close()
+
+
+def is_unique(hs: FakeHubSpot) -> bool:
+    definition = hs.property_definition("communications", "mms_message_key")
+    return bool(definition and definition["hasUniqueValue"])
+
+
+def test_a_crash_between_the_hubspot_call_and_the_local_commit_duplicates_nothing(
+    hs: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    records = [sms(f"message {i}") for i in range(5)]
+    before_crash = make_adapter(hs, cache)
+    written = before_crash.write(records)  # ... and the worker dies before storing the ids
+    before_crash.close()
+    hs.reset_calls()
+
+    after_restart = make_adapter(hs, cache)  # knows nothing: no existing_id, empty memory
+    again = after_restart.write(records)
+
+    assert [r.crm_id for r in again] == [r.crm_id for r in written]
+    assert all(len(record_by_key(hs, r.key)) == 1 for r in records)
+    assert len(hs.communications) == 5
+    if is_unique(hs):  # HubSpot refused the duplicate, the records were read by key
+        assert writes(hs) == [CREATE, UPDATE]
+    else:  # the records were found by searching their keys
+        assert writes(hs) == [UPDATE]
+        assert hs.count("POST", f"{COMMS}/search") == 1
+
+
+def test_a_lost_answer_is_retried_without_creating_twice(
+    hs: FakeHubSpot, adapter: HubSpotAdapter
+) -> None:
+    records = [sms("one"), sms("two")]
+    hs.inject_disconnect("POST", BATCH_CREATE)  # HubSpot created them, the answer never came
+
+    lost = adapter.write(records)
+    retried = adapter.write(records)
+
+    assert all(isinstance(r.error, Transient) for r in lost)
+    assert all("may have been applied" in r.error.reason for r in lost if r.error)
+    assert all(r.error is None for r in retried)
+    assert len(hs.communications) == 2
+    assert all(len(record_by_key(hs, r.key)) == 1 for r in records)
+
+
+def test_a_timeout_is_retried_without_creating_twice(
+    hs: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    adapter = make_adapter(hs, cache, timeout=(2.0, 0.3))
+    hs.inject_slow_response("POST", BATCH_CREATE, delay=1.0)
+
+    [lost] = adapter.write([record := sms()])
+    [retried] = adapter.write([record])
+
+    assert isinstance(lost.error, Transient)
+    assert retried.error is None
+    assert len(record_by_key(hs, record.key)) == 1
+
+
+def test_without_a_unique_key_a_lost_create_waits_for_search_to_catch_up(
+    server: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    hs = fresh(server, unique_key=False)
+    hs.add_contact({"phone": NUMBER})
+    hs.search_lag_seconds = 0.3  # what HubSpot just created is not searchable yet
+    clock = Clock()
+    adapter = make_adapter(hs, cache, clock=clock)
+    hs.inject_disconnect("POST", BATCH_CREATE)
+
+    [lost] = adapter.write([record := sms()])
+    [too_soon] = adapter.write([record])
+    clock.now += SEARCH_LAG_SECONDS  # the adapter's guard has passed ...
+    time.sleep(0.35)  # ... and so has the fake's lag
+    [later] = adapter.write([record])
+
+    assert isinstance(lost.error, Transient)
+    assert lost.error.retry_after is not None
+    assert lost.error.retry_after >= SEARCH_LAG_SECONDS  # whichever worker retries, waits
+    assert isinstance(too_soon.error, Transient)
+    assert too_soon.error.retry_after is not None
+    assert later.error is None
+    assert len(record_by_key(hs, record.key)) == 1
+
+
+def test_a_lost_update_is_simply_sent_again(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+    [sent] = adapter.write([record := sms("Outbound - Sent")])
+    update = sms("Outbound - Delivered", key=record.key, existing_id=sent.crm_id)
+    hs.inject_disconnect("POST", rf"{COMMS}/batch/update$")
+
+    [lost] = adapter.write([update])
+    [retried] = adapter.write([update])
+
+    assert isinstance(lost.error, Transient)
+    assert retried.crm_id == sent.crm_id
+    [(_, stored)] = record_by_key(hs, record.key)
+    assert stored["hs_communication_body"] == "Outbound - Delivered"
+
+
+def test_a_record_written_moments_ago_by_this_worker_is_updated_not_searched(
+    hs: FakeHubSpot, adapter: HubSpotAdapter
+) -> None:
+    hs.search_lag_seconds = 10.0  # search could not help
+    [first] = adapter.write([record := sms("v1")])  # the sync's commit of the id fails
+    hs.reset_calls()
+
+    [second] = adapter.write([sms("v2", key=record.key)])
+
+    assert second.crm_id == first.crm_id
+    assert writes(hs) == [UPDATE]
+    assert len(hs.communications) == 1

@@ -1,0 +1,182 @@
+"""The client-side rate limiter (`connector.crm.ratelimit`) and the HubSpot adapter under a rate
+window: HubSpot's limit is approached, never exceeded, and what its headers say wins."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from connector.crm.base import RecordWrite
+from connector.crm.hubspot import HubSpotAdapter
+from connector.crm.ratelimit import RateLimiter
+from connector.store.crm_records import SqlContactCache
+from connector.store.db import Database
+from tests.crm.test_hubspot_kit import fresh, make_adapter, rule, sms
+from tests.fakes.hubspot import FakeHubSpot
+
+
+class FakeTime:
+    """A clock that only `sleep` (and the test) moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def t() -> FakeTime:
+    return FakeTime()
+
+
+def limiter(t: FakeTime, limit: int = 3, window: float = 10.0) -> RateLimiter:
+    return RateLimiter(limit, window, clock=t.clock, sleep=t.sleep)
+
+
+def starts(t: FakeTime, rl: RateLimiter, calls: int, duration: float = 0.0) -> list[float]:
+    started = []
+    for _ in range(calls):
+        with rl.slot():
+            started.append(t.now)
+            t.now += duration
+    return started
+
+
+# ---- the limiter -------------------------------------------------------------------------------
+
+
+def test_no_more_than_the_limit_in_any_window(t: FakeTime) -> None:
+    assert starts(t, limiter(t), 7) == [0, 0, 0, 10, 10, 10, 20]
+
+
+def test_a_slot_is_held_until_a_window_after_the_call_ended(t: FakeTime) -> None:
+    # The server counts a call somewhere between its start and its end: counting from the end
+    # never under-counts, whatever the latency.
+    assert starts(t, limiter(t, limit=1), 3, duration=2.0) == [0, 12, 24]
+
+
+def test_headers_saying_less_is_left_slow_us_down(t: FakeTime) -> None:
+    rl = limiter(t, limit=100)
+    with rl.slot():
+        rl.observe(remaining=1, limit=100, window=10.0)  # others spent 98 of the window
+
+    assert rl.remaining() == 1
+    assert starts(t, rl, 2) == [0, 10]
+
+
+def test_a_smaller_server_limit_is_adopted_never_a_larger_one(t: FakeTime) -> None:
+    rl = limiter(t, limit=100)
+
+    rl.observe(remaining=None, limit=50, window=5.0)
+    assert (rl.limit, rl.window) == (50, 5.0)
+    rl.observe(remaining=None, limit=190, window=10.0)
+    assert rl.limit == 100
+
+
+def test_a_pause_holds_every_caller(t: FakeTime) -> None:
+    rl = limiter(t, limit=100)
+    rl.pause_for(4.0)
+
+    assert starts(t, rl, 2) == [4.0, 4.0]
+
+
+def test_after_a_429_without_retry_after_the_rest_of_the_window_is_waited(t: FakeTime) -> None:
+    rl = limiter(t, limit=100, window=10.0)
+    starts(t, rl, 1)
+    t.now = 3.0
+
+    assert rl.pause_for_rest_of_window() == pytest.approx(7.0)
+    assert starts(t, rl, 1) == [pytest.approx(10.0)]
+
+
+def test_threads_share_one_allowance() -> None:
+    rl = RateLimiter(5, 0.3)
+    started: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(3):
+            with rl.slot(), lock:
+                started.append(time.monotonic())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    started.sort()
+    assert len(started) == 12
+    for i, moment in enumerate(started):
+        assert sum(1 for s in started[i:] if s < moment + 0.3) <= 5
+
+
+# ---- the adapter under HubSpot's windows -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot() as fake:
+        yield fake
+
+
+@pytest.fixture
+def hs(server: FakeHubSpot) -> FakeHubSpot:
+    return fresh(server)
+
+
+@pytest.fixture
+def cache(sqlite_database: Database) -> SqlContactCache:
+    return SqlContactCache(sqlite_database)
+
+
+def unassociated(number: int) -> RecordWrite:
+    return sms(contact_phone=f"+1415555{number:04d}", contact_rule=rule(on_no_match="unassociated"))
+
+
+def test_one_call_per_message_stays_inside_the_window(
+    hs: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    hs.rate_limit = (5, 0.4)
+    adapter: HubSpotAdapter = make_adapter(hs, cache, rate_limit=(5, 0.4))
+
+    started = time.monotonic()
+    results = [adapter.write([sms()])[0] for _ in range(8)]
+    elapsed = time.monotonic() - started
+
+    assert all(r.error is None for r in results)
+    assert hs.rate_limited == 0
+    assert adapter.stats.calls >= 11  # key property, search, contact, then one per message
+    assert elapsed >= 0.8  # two full windows were needed
+
+
+def test_another_client_spending_the_allowance_slows_us_down_before_any_429(
+    hs: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    hs.rate_limit = (6, 0.5)
+    other = hs.client().crm.properties.core_api
+    for _ in range(5):  # another process with the same token spends most of the window
+        other.get_all("communications")
+    adapter = make_adapter(hs, cache, rate_limit=(6, 0.5))
+
+    results = [adapter.write([sms()])[0] for _ in range(6)]
+
+    assert all(r.error is None for r in results)
+    assert hs.rate_limited == 0
+
+
+def test_searches_keep_to_the_search_rate(hs: FakeHubSpot, cache: SqlContactCache) -> None:
+    hs.search_rate_limit = (4, 1.0)  # HubSpot: about 4 searches per second
+    adapter = make_adapter(hs, cache, search_rate=4.0)
+
+    results = [adapter.write([unassociated(n)])[0] for n in range(6)]
+
+    assert all(r.error is None for r in results)
+    assert hs.rate_limited == 0
