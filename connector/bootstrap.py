@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from connector.config import Settings, load_settings
 from connector.crm.base import CrmAdapter
@@ -21,17 +21,25 @@ from connector.mapping.registry import MappingRegistry
 from connector.media import retention
 from connector.media.capture import MediaCapture
 from connector.media.store import FilesystemMediaStore, MediaStore
+from connector.providers.sending import Sender
 from connector.store import migrate
 from connector.store.conversations import CAPTURE_MEDIA, SYNC_CRM
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from connector.store.queue import Job
 from connector.sync.crm_sync import CrmSync
+from connector.sync.outbound import SEND_MESSAGE, SendJob
 from connector.sync.worker import Batched, Handler, Periodic, Worker
 
 CRM_NAMES = ("hubspot", "salesforce")
 # Records per batched sync call; each adapter splits further to its CRM's batch size.
 SYNC_BATCH_SIZE = 200
+
+
+class ProviderSender(Sender, Protocol):
+    """A provider's sender as the connector holds it: it sends, and it is closed at the end."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -48,6 +56,8 @@ class Connector:
     adapter_factories: dict[str, Callable[[], CrmAdapter]] = field(default_factory=dict)
     _adapters: dict[str, CrmAdapter] = field(default_factory=dict, repr=False)
     _adapters_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    sender_factories: dict[str, Callable[[], ProviderSender]] = field(default_factory=dict)
+    _senders: dict[str, ProviderSender] = field(default_factory=dict, repr=False)
 
     @property
     def crms(self) -> list[str]:
@@ -79,6 +89,17 @@ class Connector:
                 self._adapters[crm] = factory()
             return self._adapters[crm]
 
+    def sender(self, provider: str) -> ProviderSender:
+        """The one sender of a provider in this process, built on first use (worker threads
+        share it, and with it the provider's per-minute budget)."""
+        with self._adapters_lock:
+            if provider not in self._senders:
+                factory = self.sender_factories.get(provider)
+                if factory is None:
+                    raise KeyError(f"sending through {provider} is not configured")
+                self._senders[provider] = factory()
+            return self._senders[provider]
+
     def worker(self, *, concurrency: int | None = None) -> Worker:
         settings = self.settings
         return Worker(
@@ -96,6 +117,9 @@ class Connector:
         for adapter in self._adapters.values():
             adapter.close()
         self._adapters.clear()
+        for sender in self._senders.values():
+            sender.close()
+        self._senders.clear()
         self.database.dispose()
 
 
@@ -135,6 +159,7 @@ def _register_jobs(connector: Connector) -> None:
         retention.periodic(connector.database, connector.media_store, connector.settings)
     )
     _register_crms(connector)
+    _register_sends(connector)
     connector.readiness_checks["mappings"] = connector.registry.status
 
 
@@ -164,6 +189,49 @@ def _register_crms(connector: Connector) -> None:
 
     if syncs:
         connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE)
+
+
+def _register_sends(connector: Connector) -> None:
+    """The `send_message` job and one sender per provider whose API credentials are set."""
+    settings = connector.settings
+    if settings.aircall_send_enabled:
+        connector.sender_factories["aircall"] = lambda: _aircall_sender(settings)
+    if settings.cloudtalk_send_enabled:
+        connector.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(settings)
+    connector.handlers[SEND_MESSAGE] = SendJob(connector)
+
+
+def _send_wait(settings: Settings) -> float:
+    """How long a send may wait for its provider's budget: well inside the job's lease, so the
+    request never leaves after another worker could have taken the job."""
+    return min(30.0, settings.job_lease_seconds / 4)
+
+
+def _aircall_sender(settings: Settings) -> ProviderSender:
+    from connector.providers.aircall_send import AircallSender
+
+    assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
+    return AircallSender(
+        settings.aircall_api_id,
+        settings.aircall_api_token.get_secret_value(),
+        settings.aircall_base_url,
+        requests_per_minute=settings.aircall_requests_per_minute,
+        max_wait=_send_wait(settings),
+    )
+
+
+def _cloudtalk_sender(settings: Settings) -> ProviderSender:
+    from connector.providers.cloudtalk_send import CloudTalkSender
+
+    assert settings.cloudtalk_api_key_id is not None
+    assert settings.cloudtalk_api_key_secret is not None
+    return CloudTalkSender(
+        settings.cloudtalk_api_key_id,
+        settings.cloudtalk_api_key_secret.get_secret_value(),
+        settings.cloudtalk_base_url,
+        requests_per_minute=settings.cloudtalk_requests_per_minute,
+        max_wait=_send_wait(settings),
+    )
 
 
 def _hubspot(settings: Settings, cache: SqlContactCache) -> CrmAdapter:

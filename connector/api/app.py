@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connector import __version__
-from connector.api import health, jobs, media, uploads, webhooks
+from connector.api import health, jobs, media, messages, uploads, webhooks
 from connector.bootstrap import Connector
 
 
@@ -39,4 +39,5 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(jobs.router)
     app.include_router(media.router)
     app.include_router(uploads.router)
+    app.include_router(messages.router)
     return app

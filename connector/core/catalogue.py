@@ -23,6 +23,8 @@ class Code(enum.StrEnum):
     LINE_NOT_MMS_CAPABLE = "line_not_mms_capable"
     RECIPIENT_NOT_MMS_CAPABLE = "recipient_not_mms_capable"
     ACCOUNT_DISABLED = "account_disabled"
+    LINE_NOT_LISTED = "line_not_listed"
+    MESSAGE_EMPTY = "message_empty"
 
 
 INBOUND_UNSUPPORTED_TEXT = "Some media cannot be received due to unsupported format."
@@ -155,4 +157,18 @@ def account_disabled(state: str) -> Refusal:
         message=(
             f"SMS and MMS are disabled because the account {reason}. Contact your administrator."
         ),
+    )
+
+
+def line_not_listed(number: str) -> Refusal:
+    return Refusal(
+        code=Code.LINE_NOT_LISTED,
+        message=f"The line {number} is not one of this connector's lines (mappings/lines.yaml).",
+    )
+
+
+def message_empty() -> Refusal:
+    return Refusal(
+        code=Code.MESSAGE_EMPTY,
+        message="The message is empty. Write a text or attach a file.",
     )

@@ -10,7 +10,7 @@ import enum
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
@@ -184,6 +184,9 @@ def _record_message(conn: Connection, message: Message, crms: Sequence[str]) -> 
     status = message.status
     if message.direction is Direction.OUTBOUND:
         status = _status_with_earlier_reports(conn, message)
+        adopted = _adopt_own_send(conn, message, thread_id, status, crms)
+        if adopted is not None:
+            return adopted
     now = utcnow()
     message_id = conn.execute(
         _statements(conn).insert_message,
@@ -224,6 +227,68 @@ def _record_known_message(conn: Connection, message: Message, crms: Sequence[str
     if changed:
         _queue_sync(conn, existing.id, existing.thread_id, crms)
     return IngestResult(Outcome.ACCEPTED, existing.id, existing.thread_id)
+
+
+# A provider's report of a message we sent is matched to our own row within this window.
+ADOPTION_WINDOW = timedelta(minutes=15)
+_ADOPTABLE = (DeliveryStatus.SENDING.value, DeliveryStatus.SENT.value, DeliveryStatus.UNKNOWN.value)
+
+
+def _adopt_own_send(
+    conn: Connection,
+    message: Message,
+    thread_id: int,
+    status: DeliveryStatus,
+    crms: Sequence[str],
+) -> IngestResult | None:
+    """A "message sent" event for an id we do not know may be our own send, reported back.
+
+    CloudTalk's send API returns no message id, so its "message sent" workflow is the first time
+    we hear it; an Aircall `message.sent` can outrun the send's own answer, and it resolves a
+    send whose answer never came (`unknown`). The connector's most recent outbound message on
+    the same thread, with no provider id yet, the same text, sent (or being sent, or unknown)
+    within the window, is that message: it takes the provider's id and the reported status.
+    """
+    known = (
+        select(messages.c.id)
+        .where(
+            and_(
+                messages.c.provider == message.provider.value,
+                messages.c.provider_message_id == message.provider_message_id,
+            )
+        )
+        .exists()
+    )
+    candidate = conn.execute(
+        select(messages.c.id, messages.c.status)
+        .where(
+            and_(
+                messages.c.thread_id == thread_id,
+                messages.c.direction == Direction.OUTBOUND.value,
+                messages.c.provider_message_id.is_(None),
+                messages.c.text == message.text,
+                messages.c.status.in_(_ADOPTABLE),
+                messages.c.created_at >= utcnow() - ADOPTION_WINDOW,
+                ~known,
+            )
+        )
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .limit(1)
+    ).first()
+    if candidate is None:
+        return None
+    claimed = conn.execute(
+        update(messages)
+        .where(and_(messages.c.id == candidate.id, messages.c.provider_message_id.is_(None)))
+        .values(provider_message_id=message.provider_message_id, updated_at=utcnow())
+    )
+    if claimed.rowcount != 1:
+        return None
+    if _advance_status(
+        conn, candidate.id, DeliveryStatus(candidate.status), status, message.status_at
+    ):
+        _queue_sync(conn, candidate.id, thread_id, crms)
+    return IngestResult(Outcome.ACCEPTED, candidate.id, thread_id)
 
 
 def insert_attachments(conn: Connection, message_id: int, message: Message) -> list[int]:

@@ -53,7 +53,9 @@ def _attachments_of(conn: Connection, message_ids: list[int]) -> dict[int, list[
 def _to_stored(row: Any, files: list[Attachment]) -> StoredMessage:
     message = Message(
         provider=Provider(row.provider),
-        provider_message_id=row.provider_message_id or f"connector-{row.id}",
+        # Our own sends keep their connector key: the CRM record key must not change when the
+        # provider's id becomes known (or changes on a retried send).
+        provider_message_id=row.connector_key or row.provider_message_id or f"connector-{row.id}",
         direction=Direction(row.direction),
         line_number=row.line_number,
         other_party=row.other_party,
@@ -72,6 +74,7 @@ def _select() -> Any:
         messages.c.thread_id,
         messages.c.provider,
         messages.c.provider_message_id,
+        messages.c.connector_key,
         messages.c.direction,
         messages.c.text,
         messages.c.status,

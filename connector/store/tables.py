@@ -80,6 +80,10 @@ messages = Table(
     _ts("created_at"),
     _ts("updated_at"),
     Column("origin", JSON, nullable=True),
+    # Sends only: why the last attempt failed (shown to admins), and the message's own key,
+    # fixed before the provider names the message (CloudTalk never does).
+    Column("send_error", Text, nullable=True),
+    Column("connector_key", String(64), nullable=True),
     UniqueConstraint("provider", "provider_message_id"),
 )
 

@@ -153,6 +153,18 @@ def test_refusal_carries_the_attachments_index():
             ["run out of credit", "SMS and MMS"],
             id="account_disabled without credit",
         ),
+        pytest.param(
+            catalogue.line_not_listed("+13125550199"),
+            Code.LINE_NOT_LISTED,
+            ["+13125550199", "mappings/lines.yaml"],
+            id="line_not_listed names the line and where lines are listed",
+        ),
+        pytest.param(
+            catalogue.message_empty(),
+            Code.MESSAGE_EMPTY,
+            ["text", "file"],
+            id="message_empty says what to add",
+        ),
     ],
 )
 def test_refusals_without_quoted_text_have_a_stable_code_and_a_plain_sentence(
@@ -177,4 +189,6 @@ def test_codes_are_the_stable_strings_clients_switch_on():
         "line_not_mms_capable",
         "recipient_not_mms_capable",
         "account_disabled",
+        "line_not_listed",
+        "message_empty",
     }

@@ -1,0 +1,204 @@
+"""The `send_message` job: hands one queued message to its provider, at most once.
+
+The protocol, each step its own transaction:
+
+1. `queued → sending`, in the same transaction that checks this worker still holds the job
+   (and renews its lease). A message found already `sending` means a worker died between
+   this step and the provider's answer: it becomes `unknown`, and nothing is sent.
+2. The request, outside any transaction.
+3. By what the sender says happened:
+
+   | sender                         | message                    | job                      |
+   | ------------------------------ | -------------------------- | ------------------------ |
+   | receipt                        | provider id, `sent` (or    | done, CRM syncs queued   |
+   |                                | what the receipt says)     |                          |
+   | `Transient` (never left)       | back to `queued`           | retried with backoff     |
+   | `CredentialsError`             | back to `queued`           | provider paused          |
+   | `OutcomeUnknown`               | `unknown` (never resent    | done, CRM syncs queued   |
+   |                                | by itself)                 |                          |
+   | `Permanent`                    | `not_sent`, reason kept    | done, CRM syncs queued   |
+
+An `unknown` send goes out again only when an admin retries it (`retry_send`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from connector.core import phone
+from connector.core.errors import (
+    ConnectorError,
+    CredentialsError,
+    OutcomeUnknown,
+    Permanent,
+    Transient,
+)
+from connector.core.model import DeliveryStatus, Provider
+from connector.media.links import attachment_url
+from connector.providers.sending import OutboundMessage, SendReceipt
+from connector.store import queue, sends
+from connector.store.conversations import set_status
+from connector.store.queue import Job, utcnow
+from connector.store.sends import PendingSend
+from connector.sync.outbound.service import line_book
+from connector.sync.retry import expired
+
+if TYPE_CHECKING:
+    from connector.bootstrap import Connector
+
+log = structlog.get_logger(__name__)
+
+SEND_MESSAGE = sends.SEND_MESSAGE
+
+
+class SendJob:
+    """The handler of `send_message` jobs; `job.subject` is the message id."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+
+    def __call__(self, job: Job) -> None:
+        message_id = int(job.subject)
+        with self.connector.database.read() as conn:
+            pending = sends.pending_send(conn, message_id)
+        if pending is None:
+            return  # gone, or not an outbound message: nothing to send
+        if pending.status is DeliveryStatus.SENDING:
+            self._settle(
+                pending,
+                DeliveryStatus.UNKNOWN,
+                "the worker sending this message stopped before the provider answered; "
+                f"check {pending.provider.value} before sending it again",
+            )
+            return
+        if pending.status is not DeliveryStatus.QUEUED:
+            return  # settled already (a job run twice, or a status webhook came first)
+        outbound = self._outbound(pending)
+        if isinstance(outbound, str):
+            self._settle(pending, DeliveryStatus.NOT_SENT, outbound)
+            return
+        try:
+            sender = self.connector.sender(pending.provider.value)
+        except KeyError:
+            raise CredentialsError(_not_configured(pending.provider)) from None
+        if not self._start(job, pending):
+            return
+        try:
+            receipt = sender.send(outbound)
+        except (Transient, CredentialsError) as exc:
+            if not self._requeue(job, pending, exc):
+                raise
+        except OutcomeUnknown as exc:
+            self._settle(pending, DeliveryStatus.UNKNOWN, exc.reason)
+        except Permanent as exc:
+            self._settle(pending, DeliveryStatus.NOT_SENT, exc.reason)
+        except ConnectorError as exc:
+            self._settle(pending, DeliveryStatus.UNKNOWN, exc.reason)
+        except Exception as exc:
+            # The request may have left: treat it as unknown, never as retryable.
+            self._settle(pending, DeliveryStatus.UNKNOWN, f"internal error: {type(exc).__name__}")
+            raise
+        else:
+            self._sent(pending, receipt)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _outbound(self, pending: PendingSend) -> OutboundMessage | str:
+        """The request to make, or why the message cannot be sent any more."""
+        book = line_book(self.connector)
+        entry = book.get(pending.line_number) if book is not None else None
+        if entry is None or entry.provider is not pending.provider:
+            return (
+                f"the line {phone.mask(pending.line_number)} is no longer one of this "
+                "connector's lines (mappings/lines.yaml)"
+            )
+        if pending.unstored:
+            return f"{pending.unstored} attachment(s) are no longer kept (media retention)"
+        settings = self.connector.settings
+        return OutboundMessage(
+            line_number=entry.number,
+            provider_line_id=entry.provider_line_id,
+            to=pending.other_party,
+            text=pending.text,
+            media_urls=[
+                attachment_url(settings.public_url, self.connector.secret, attachment_id)
+                for attachment_id in pending.attachment_ids
+            ],
+        )
+
+    def _start(self, job: Job, pending: PendingSend) -> bool:
+        """`queued → sending`, only while this worker still holds the job."""
+        lease = timedelta(seconds=self.connector.settings.job_lease_seconds)
+        with self.connector.database.begin() as conn:
+            if job.worker is not None and not queue.extend_lease(conn, job, job.worker, lease):
+                log.warning("send.lease_lost", message_id=pending.message_id, job_id=job.id)
+                return False
+            return sends.mark_sending(conn, pending.message_id)
+
+    def _requeue(self, job: Job, pending: PendingSend, exc: ConnectorError) -> bool:
+        """The request never reached the provider: the message waits for the job's next run
+        (False), unless the job has been failing for longer than jobs may retry: then the
+        message is not sent, and that settles it (True)."""
+        max_age = timedelta(hours=self.connector.settings.job_max_age_hours)
+        if isinstance(exc, Transient) and expired(job.created_at, utcnow(), max_age):
+            self._settle(
+                pending,
+                DeliveryStatus.NOT_SENT,
+                f"gave up after {job.attempts} attempts: {exc.reason}",
+            )
+            return True
+        with self.connector.database.begin() as conn:
+            sends.back_to_queued(conn, pending.message_id, exc.reason)
+        log.info(
+            "send.not_yet",
+            message_id=pending.message_id,
+            provider=pending.provider.value,
+            error=type(exc).__name__,
+            reason=exc.reason,
+        )
+        return False
+
+    def _settle(self, pending: PendingSend, status: DeliveryStatus, reason: str) -> None:
+        """A final word on this attempt (`unknown` or `not_sent`), its reason, the CRM told."""
+        with self.connector.database.begin() as conn:
+            now = set_status(conn, pending.message_id, status, crms=self.connector.crms)
+            if now is status:  # not when a status webhook has already said more
+                sends.note_error(conn, pending.message_id, reason)
+        log.warning(
+            "send.failed" if status is DeliveryStatus.NOT_SENT else "send.outcome_unknown",
+            message_id=pending.message_id,
+            provider=pending.provider.value,
+            status=now.value if now else None,
+            reason=reason,
+        )
+
+    def _sent(self, pending: PendingSend, receipt: SendReceipt) -> None:
+        reported = receipt.status
+        if reported.rank < DeliveryStatus.SENT.rank:
+            reported = DeliveryStatus.SENT  # accepted: at least sent, whatever word it used
+        with self.connector.database.begin() as conn:
+            earlier = sends.record_receipt(
+                conn, pending.message_id, pending.provider, receipt.provider_message_id
+            )
+            sends.note_error(conn, pending.message_id, None)
+            status = set_status(conn, pending.message_id, reported, crms=self.connector.crms)
+            for report in earlier:
+                status = set_status(conn, pending.message_id, report, crms=self.connector.crms)
+        log.info(
+            "send.sent",
+            message_id=pending.message_id,
+            provider=pending.provider.value,
+            provider_message_id=receipt.provider_message_id,
+            status=status.value if status else None,
+        )
+
+
+def _not_configured(provider: Provider) -> str:
+    variables = {
+        Provider.AIRCALL: "CONNECTOR_AIRCALL_API_ID and CONNECTOR_AIRCALL_API_TOKEN",
+        Provider.CLOUDTALK: "CONNECTOR_CLOUDTALK_API_KEY_ID and CONNECTOR_CLOUDTALK_API_KEY_SECRET",
+    }[provider]
+    return f"sending through {provider.value} is not configured: set {variables}"
