@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     media_retention_days: int = Field(default=183, ge=1)
     allow_private_media_urls: bool = False
     log_level: str = "INFO"
+    frame_ancestors: str | None = Field(
+        default=None,
+        description="Space-separated CSP sources allowed to frame the pages (CRM domains).",
+    )
 
     hubspot_access_token: SecretStr | None = None
     hubspot_base_url: str = "https://api.hubapi.com"

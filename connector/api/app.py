@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connector import __version__
-from connector.api import health, jobs, media, messages, uploads, webhooks
+from connector.api import health, jobs, media, messages, pages, uploads, webhooks
 from connector.bootstrap import Connector
 
 
@@ -40,4 +40,6 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(media.router)
     app.include_router(uploads.router)
     app.include_router(messages.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
     return app
