@@ -21,20 +21,15 @@ rate limit (120/min in the current reference, 60/min in older material) is
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from connector.core.errors import Permanent
 from connector.core.model import DeliveryStatus, Provider
 from connector.core.phone import mask
 from connector.providers.payload import status_from_word
-from connector.providers.ratelimit import RateLimiter
 from connector.providers.sending import (
-    DEFAULT_TIMEOUT,
     HttpSender,
     OutboundMessage,
     SendReceipt,
@@ -50,41 +45,14 @@ class AircallSender(HttpSender):
     provider = Provider.AIRCALL
     provider_name = "Aircall"
     reset_headers = ("X-AircallApi-Reset",)
+    default_base_url = "https://api.aircall.io"  # the API root, without `/v1`
+    default_requests_per_minute = 120.0
 
-    def __init__(
-        self,
-        api_id: str,
-        api_token: str,
-        base_url: str = "https://api.aircall.io",
-        *,
-        requests_per_minute: float = 120,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        client: httpx.Client | None = None,
-        media_field: str = "mediaUrl",
-        limiter: RateLimiter | None = None,
-        max_wait: float | None = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        """`base_url` is the API root without `/v1` (`CONNECTOR_AIRCALL_BASE_URL`).
-
-        `limiter` lets senders that share Aircall's per-company budget share one limiter;
-        `max_wait` bounds how long `send` waits for it (see `RateLimiter.acquire`).
-        """
-        super().__init__(
-            api_id,
-            api_token,
-            base_url,
-            requests_per_minute=requests_per_minute,
-            timeout=timeout,
-            client=client,
-            limiter=limiter,
-            max_wait=max_wait,
-            clock=clock,
-            sleep=sleep,
-            wall_clock=wall_clock,
-        )
+    def __init__(self, *args: Any, media_field: str = "mediaUrl", **kwargs: Any) -> None:
+        """`media_field` names the JSON key of the media URLs: `mediaUrl` in Aircall's native
+        send as documented by SDKs, `media_url` in other sources (unconfirmed), so it is a
+        setting rather than a literal."""
+        super().__init__(*args, **kwargs)
         self.media_field = media_field
 
     def url_for(self, number_id: str) -> str:

@@ -38,8 +38,7 @@ and trailing period).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -51,9 +50,7 @@ from connector.core.errors import (
     Transient,
 )
 from connector.core.model import DeliveryStatus, Provider
-from connector.providers.ratelimit import RateLimiter
 from connector.providers.sending import (
-    DEFAULT_TIMEOUT,
     HttpSender,
     OutboundMessage,
     SendReceipt,
@@ -99,40 +96,8 @@ class CloudTalkSender(HttpSender):
     provider = Provider.CLOUDTALK
     provider_name = "CloudTalk"
     reset_headers = ("X-CloudTalkAPI-ResetTime",)
-
-    def __init__(
-        self,
-        key_id: str,
-        key_secret: str,
-        base_url: str = "https://my.cloudtalk.io",
-        *,
-        requests_per_minute: float = 60,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        client: httpx.Client | None = None,
-        limiter: RateLimiter | None = None,
-        max_wait: float | None = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        """`base_url` is the host without `/api` (`CONNECTOR_CLOUDTALK_BASE_URL`).
-
-        `limiter` lets senders that share CloudTalk's per-company budget share one limiter;
-        `max_wait` bounds how long `send` waits for it (see `RateLimiter.acquire`).
-        """
-        super().__init__(
-            key_id,
-            key_secret,
-            base_url,
-            requests_per_minute=requests_per_minute,
-            timeout=timeout,
-            client=client,
-            limiter=limiter,
-            max_wait=max_wait,
-            clock=clock,
-            sleep=sleep,
-            wall_clock=wall_clock,
-        )
+    default_base_url = "https://my.cloudtalk.io"  # the host, without `/api`
+    default_requests_per_minute = 60.0
 
     @property
     def url(self) -> str:

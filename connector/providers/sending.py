@@ -280,6 +280,8 @@ class HttpSender:
 
     provider_name = "provider"
     reset_headers: tuple[str, ...] = ()
+    default_base_url = ""
+    default_requests_per_minute = 60.0
     # Pause every thread this long after a 429 that names no reset time: the budget is per minute.
     default_pause = 60.0
 
@@ -287,9 +289,9 @@ class HttpSender:
         self,
         username: str,
         password: str,
-        base_url: str,
+        base_url: str | None = None,
         *,
-        requests_per_minute: float,
+        requests_per_minute: float | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         client: httpx.Client | None = None,
         limiter: RateLimiter | None = None,
@@ -301,7 +303,8 @@ class HttpSender:
         if not username or not password:
             raise ValueError(f"{self.provider_name} credentials are required")
         self._auth = httpx.BasicAuth(username, password)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        requests_per_minute = requests_per_minute or self.default_requests_per_minute
         self._timeout = timeout
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
