@@ -91,3 +91,30 @@ def test_setup_creates_the_salesforce_external_id_fields_and_is_safe_twice(
     assert second.exit_code == 0, second.output
     assert fields is not None
     assert fields["externalId"] is True
+
+
+def test_check_online_confirms_every_target_field_exists_in_salesforce(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.crm.test_salesforce_kit import prepare
+    from tests.fakes.salesforce import FakeSalesforce
+
+    (workdir / "mappings" / "hubspot.yaml").unlink()
+    with FakeSalesforce() as fake:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle_path)
+        monkeypatch.setenv("CONNECTOR_SALESFORCE_INSTANCE_URL", fake.instance_url)
+        monkeypatch.setenv("CONNECTOR_SALESFORCE_SESSION_ID", fake.session_id)
+        unprepared = runner.invoke(app, ["mappings", "check", "--online"])
+        prepare(fake)
+        prepared = runner.invoke(app, ["mappings", "check", "--online"])
+
+    assert unprepared.exit_code == 1
+    assert "MMS_Message_Key__c" in unprepared.output
+    assert prepared.exit_code == 0, prepared.output
+
+
+def test_check_online_needs_a_configured_crm(workdir: Path) -> None:
+    result = runner.invoke(app, ["mappings", "check", "--online"])
+
+    assert result.exit_code == 2
+    assert "no CRM is configured" in result.output
