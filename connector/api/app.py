@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connector import __version__
-from connector.api import health, jobs, media, messages, pages, uploads, webhooks
+from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
 from connector.bootstrap import Connector
 
 
@@ -36,6 +36,7 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.state.connector = connector
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(admin.router)  # before jobs: `/v1/jobs/retry-dead`
     app.include_router(jobs.router)
     app.include_router(media.router)
     app.include_router(uploads.router)

@@ -1,0 +1,63 @@
+"""The admin page (`/admin`) and the two bearer-protected routes it needs beyond `/v1/jobs` and
+`/v1/messages`: the readiness report (`GET /v1/status`) and "retry all dead"
+(`POST /v1/jobs/retry-dead`).
+
+The page itself carries no secret: its script asks for an API token, keeps it in the tab's
+`sessionStorage` and sends it as `Authorization: Bearer …` to the `/v1` routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.health import readiness
+from connector.api.pages_render import page
+from connector.store import queue
+
+page_router = APIRouter(tags=["admin"])
+api_router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[TokenDep])
+
+
+class ReplayedOut(BaseModel):
+    replayed: int
+
+
+@page_router.get("/admin", response_class=HTMLResponse, summary="The admin page")
+def admin_page(connector: ConnectorDep) -> HTMLResponse:
+    response = page(connector.settings, "admin.html")
+    # Unlike the embedded pages, the admin page is never framed: it takes an API token.
+    policy = response.headers["Content-Security-Policy"]
+    kept = [d for d in policy.split("; ") if not d.startswith("frame-ancestors")]
+    response.headers["Content-Security-Policy"] = "; ".join([*kept, "frame-ancestors 'none'"])
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+@api_router.get(
+    "/status",
+    summary="The readiness report: database, job counts, CRMs and providers, mappings",
+    description=(
+        "What `/readyz` reports, always with 200 and a `ready` flag: each CRM and provider is "
+        "`ok`, `off (…)` or `paused: reason`; `mappings` says `ok` or its `error`."
+    ),
+)
+async def status_report(connector: ConnectorDep) -> dict[str, Any]:
+    ready, report = await run_in_threadpool(readiness, connector)
+    return {"ready": ready, **report}
+
+
+@api_router.post("/jobs/retry-dead", summary="Replay every dead job")
+def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
+    with connector.database.begin() as conn:
+        return ReplayedOut(replayed=queue.retry_all_dead(conn))
+
+
+router = APIRouter()
+router.include_router(page_router)
+router.include_router(api_router)
