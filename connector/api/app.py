@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from connector import __version__
 from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
 from connector.bootstrap import Connector
+from connector.sync.ingest_writer import IngestWriter
 
 
 def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAPI:
@@ -21,6 +22,7 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
         try:
             yield
         finally:
+            app.state.ingest_writer.stop()
             if worker is not None:
                 worker.stop()
 
@@ -34,6 +36,7 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
         lifespan=lifespan,
     )
     app.state.connector = connector
+    app.state.ingest_writer = IngestWriter(connector.database)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)  # before jobs: `/v1/jobs/retry-dead`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from types import FrameType
@@ -40,8 +41,12 @@ def serve(
         connector = bootstrap.build(settings)
     except Exception as exc:
         fail(f"cannot start: {exc}")
+    app_ = create_app(connector, embedded_worker=worker)
+    # Everything built at start-up lives for the whole process: keep it out of the cyclic GC's
+    # full collections, whose pauses otherwise show as the webhooks' p99 latency.
+    gc.freeze()
     uvicorn.run(
-        create_app(connector, embedded_worker=worker),
+        app_,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -64,6 +65,7 @@ def _serve(database_url: str, data_dir: str, port: int) -> None:
         json.loads(await request.body())
         return {"status": "parsed"}
 
+    gc.freeze()  # as `mms-connector serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
