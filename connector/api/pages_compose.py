@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from connector.api.deps import ConnectorDep, TokenDep
 from connector.api.pages_lines import LineView, find_line, line_views
 from connector.api.pages_render import link_problem, page
-from connector.api.uploads import RefusalOut, RefusalsOut
+from connector.api.uploads import RefusalOut, RefusalsOut, keep_uploads
 from connector.bootstrap import Connector
 from connector.core import catalogue, phone
 from connector.core.catalogue import Refusal
@@ -40,7 +40,7 @@ from connector.media.page_links import (
     sign_compose,
     verify_compose,
 )
-from connector.media.uploads import MalformedUpload, UploadRefused, receive_uploads
+from connector.media.uploads import MalformedUpload, UploadRefused
 from connector.sync import outbound
 
 links_router = APIRouter(prefix="/v1", tags=["compose"])
@@ -195,18 +195,8 @@ async def upload(
     line: Annotated[str, Query(alias="from")],
 ) -> JSONResponse:
     view = _line_or_422(connector, grant, line)
-    length = request.headers.get("content-length")
     try:
-        results = await receive_uploads(
-            request.stream(),
-            request.headers.get("content-type"),
-            int(length) if length and length.isdigit() else None,
-            settings=connector.settings,
-            database=connector.database,
-            store=connector.media_store,
-            secret=connector.secret,
-            provider=view.offer.provider,
-        )
+        results = await keep_uploads(request, connector, view.offer.provider)
     except MalformedUpload as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except UploadRefused as exc:

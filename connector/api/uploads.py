@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from connector.api.deps import ConnectorDep, TokenDep
+from connector.bootstrap import Connector
 from connector.core.catalogue import Refusal
 from connector.core.model import Provider
 from connector.media.uploads import MalformedUpload, UploadRefused, UploadResult, receive_uploads
@@ -74,6 +75,24 @@ class RefusalsOut(BaseModel):
     errors: list[RefusalOut]
 
 
+async def keep_uploads(
+    request: Request, connector: Connector, provider: Provider | None
+) -> list[UploadResult]:
+    """The multipart body's files, streamed to disk under the cap and judged for `provider`
+    (the API and the composer both upload through here)."""
+    length = request.headers.get("content-length")
+    return await receive_uploads(
+        request.stream(),
+        request.headers.get("content-type"),
+        int(length) if length and length.isdigit() else None,
+        settings=connector.settings,
+        database=connector.database,
+        store=connector.media_store,
+        secret=connector.secret,
+        provider=provider,
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -112,18 +131,8 @@ async def upload(
     connector: ConnectorDep,
     provider: Provider | None = Query(None, description="Judge for this provider only"),
 ) -> UploadsOut | JSONResponse:
-    length = request.headers.get("content-length")
     try:
-        results = await receive_uploads(
-            request.stream(),
-            request.headers.get("content-type"),
-            int(length) if length and length.isdigit() else None,
-            settings=connector.settings,
-            database=connector.database,
-            store=connector.media_store,
-            secret=connector.secret,
-            provider=provider,
-        )
+        results = await keep_uploads(request, connector, provider)
     except MalformedUpload as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except UploadRefused as exc:
