@@ -2,8 +2,9 @@
 
 Under load, committing each webhook on its own spends more time beginning, locking and
 committing than writing. The writer threads here take whatever events are waiting (up to a
-batch), write each inside its own savepoint (one bad event never sinks the others) and commit
-once; only then is each request answered. A webhook still gets its 2xx only after its event is
+batch), write them in one transaction and commit once; only then is each request answered. If
+anything in a batch fails, the batch is written again with each event in its own savepoint, so
+one bad event never sinks the others. A webhook still gets its 2xx only after its event is
 durable, and an idle connector still commits each event at once.
 """
 
@@ -96,6 +97,24 @@ class IngestWriter:
                 return
 
     def _write(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes = self._write_together(batch)
+        except Exception:
+            # Something in the batch failed: write each event in a savepoint of its own, so
+            # only the event at fault is refused.
+            outcomes = self._write_apart(batch)
+        for item, outcome in zip(batch, outcomes, strict=True):
+            item.loop.call_soon_threadsafe(_settle, item.future, outcome)
+
+    def _write_together(self, batch: list[_Pending]) -> list[IngestResult | BaseException]:
+        """The common case: the whole batch in one transaction, no savepoints."""
+        with self.database.begin() as conn:
+            return [
+                conversations.record_event(conn, item.event, item.payload, crms=item.crms)
+                for item in batch
+            ]
+
+    def _write_apart(self, batch: list[_Pending]) -> list[IngestResult | BaseException]:
         outcomes: list[IngestResult | BaseException] = []
         try:
             with self.database.begin() as conn:
@@ -113,8 +132,7 @@ class IngestWriter:
         except Exception as exc:
             log.exception("webhook.commit_failed", events=len(batch))
             outcomes = [exc] * len(batch)
-        for item, outcome in zip(batch, outcomes, strict=True):
-            item.loop.call_soon_threadsafe(_settle, item.future, outcome)
+        return outcomes
 
 
 def _settle(future: asyncio.Future[IngestResult], outcome: IngestResult | BaseException) -> None:
