@@ -100,7 +100,7 @@ def _entries(conn: Connection, which: ColumnElement[bool], *, folders: bool) -> 
         state = AttachmentState(row.state)
         content_type = row.sniffed_type or row.declared_type
         name = f"{row.position + 1:02d}-{safe_filename(row.name, content_type)}"
-        sent_at = row.sent_at if row.sent_at.tzinfo else row.sent_at.replace(tzinfo=UTC)
+        sent_at = row.sent_at
         if folders:
             name = f"{sent_at:%Y-%m-%d_%H%M%S}-message-{row.message_id}/{name}"
         stored = state is AttachmentState.STORED and row.content_hash

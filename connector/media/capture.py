@@ -10,7 +10,7 @@ sync waits for captures to settle, so a capture that gave up must still say so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -133,7 +133,7 @@ class MediaCapture:
             provider=Provider(row.provider),
             line_number=row.line_number,
             other_party=row.other_party,
-            received_at=_aware(row.created_at),
+            received_at=row.created_at,
         )
 
     def _capture(self, pending: PendingCapture) -> None:
@@ -246,8 +246,3 @@ class MediaCapture:
                 )
                 .values(**values)
             )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -20,12 +20,6 @@ class StoredMessage:
     thread_id: int
     message: Message
     origin: dict[str, Any] | None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _attachments_of(conn: Connection, message_ids: list[int]) -> dict[int, list[Attachment]]:
@@ -62,8 +56,8 @@ def _to_stored(row: Any, files: list[Attachment]) -> StoredMessage:
         text=row.text or "",
         attachments=tuple(files),
         status=DeliveryStatus(row.status),
-        sent_at=_aware(row.sent_at) or datetime.now(UTC),
-        status_at=_aware(row.status_at),
+        sent_at=row.sent_at,
+        status_at=row.status_at,
     )
     return StoredMessage(id=row.id, thread_id=row.thread_id, message=message, origin=row.origin)
 

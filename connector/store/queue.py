@@ -55,23 +55,18 @@ class Job:
             ordering_key=m["ordering_key"],
             state=JobState(m["state"]),
             attempts=m["attempts"],
-            run_after=_aware(m["run_after"]),
-            lease_until=_aware(m["lease_until"]) if m["lease_until"] else None,
+            run_after=m["run_after"],
+            lease_until=m["lease_until"],
             worker=m["worker"],
             last_error=m["last_error"],
             payload=m["payload"] or {},
-            created_at=_aware(m["created_at"]),
-            updated_at=_aware(m["updated_at"]),
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
         )
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def enqueue(
@@ -410,6 +405,4 @@ def paused_targets(conn: Connection, now: datetime | None = None) -> dict[str, s
             targets.c.paused.is_(True)
         )
     )
-    return {
-        name: reason or "" for name, reason, until in rows if until is None or _aware(until) > now
-    }
+    return {name: reason or "" for name, reason, until in rows if until is None or until > now}
