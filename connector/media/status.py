@@ -1,7 +1,8 @@
 """What the CRM sync needs to know of a message's media: are they settled, and what to link.
 
-The sync writes a record once, with its final links: it asks `captures_settled` first (and
-defers while it is False), then builds the record from `attachment_links`.
+The sync writes a record once, with its final links: it reads `attachment_links` once, defers
+while any of them is still pending, then builds the record from them. `captures_settled` asks
+only the first question, for callers that need no links.
 """
 
 from __future__ import annotations

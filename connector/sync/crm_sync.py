@@ -30,9 +30,10 @@ from connector.mapping import (
 from connector.mapping.registry import MappingRegistry
 from connector.mapping.schema import Granularity
 from connector.media import links
-from connector.media.status import attachment_links, captures_settled, media_alert
+from connector.media.status import MediaLink, attachment_links, media_alert
 from connector.store import crm_records
 from connector.store import messages as stored_messages
+from connector.store.conversations import AttachmentState
 from connector.store.db import Database
 from connector.store.messages import StoredMessage
 from connector.store.queue import Job
@@ -135,11 +136,12 @@ class CrmSync:
             if stored is None:
                 outcomes[job.id] = Permanent(f"message {job.subject} no longer exists")
                 continue
-            if not captures_settled(conn, stored.id):
+            media = attachment_links(conn, stored.id, self.public_url, self.secret)
+            if any(link.state is AttachmentState.PENDING for link in media):
                 outcomes[job.id] = Defer(CAPTURE_WAIT_SECONDS, "waiting for media capture")
                 continue
             try:
-                record = self._record(conn, stored, mappings, mapping)
+                record = self._record(conn, stored, media, mappings, mapping)
             except ConnectorError as exc:
                 outcomes[job.id] = exc
                 continue
@@ -153,19 +155,24 @@ class CrmSync:
         return pending
 
     def _record(
-        self, conn: Connection, stored: StoredMessage, mappings: MappingSet, mapping: CrmMapping
+        self,
+        conn: Connection,
+        stored: StoredMessage,
+        media: list[MediaLink],
+        mappings: MappingSet,
+        mapping: CrmMapping,
     ) -> CrmRecord:
         message = stored.message
         day: list[CapturedMessage] | None = None
         if mapping.granularity is Granularity.CONVERSATION_DAY:
             start, end = mapping.day_window(mapping.day_of(message.sent_at))
             day = [
-                self._captured(conn, other)
+                self._captured(conn, other) if other.id != stored.id else _captured(other, media)
                 for other in stored_messages.in_thread(
                     conn, stored.thread_id, since=start, until=end
                 )
             ]
-        captured = self._captured(conn, stored)
+        captured = _captured(stored, media)
         context = build_context(
             message,
             line=mappings.lines.get(message.line_number),
@@ -177,9 +184,7 @@ class CrmSync:
         return render_record(mapping, context)
 
     def _captured(self, conn: Connection, stored: StoredMessage) -> CapturedMessage:
-        media = attachment_links(conn, stored.id, self.public_url, self.secret)
-        alert = media_alert(media) if stored.message.direction is Direction.INBOUND else None
-        return CapturedMessage(stored.message, tuple(link.url for link in media), alert)
+        return _captured(stored, attachment_links(conn, stored.id, self.public_url, self.secret))
 
     def _write_of(self, item: _Pending, existing_id: str | None) -> RecordWrite:
         record = item.record
@@ -209,6 +214,12 @@ class CrmSync:
             message_ids=tuple(item.message_ids),
             create_only=record.create_only,
         )
+
+
+def _captured(stored: StoredMessage, media: list[MediaLink]) -> CapturedMessage:
+    """A message with its links and, when received, the unsupported-media alert."""
+    alert = media_alert(media) if stored.message.direction is Direction.INBOUND else None
+    return CapturedMessage(stored.message, tuple(link.url for link in media), alert)
 
 
 def _origin(origin: Mapping[str, Any] | None, crm: str) -> Origin | None:

@@ -1,4 +1,7 @@
-"""Receiving a provider webhook: authenticate, parse, and keep it in one transaction."""
+"""Receiving a provider webhook: authenticate and parse it, and count what became of it.
+
+Keeping it is `ingest_writer`'s job: the route hands the parsed event over and waits for commit.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,7 @@ from connector.config import Settings
 from connector.core.events import MalformedEvent, ProviderEvent, WebhookRejected
 from connector.core.model import Provider
 from connector.providers import aircall, cloudtalk
-from connector.store import conversations
 from connector.store.conversations import IngestResult
-from connector.store.db import Database
 
 
 def authenticate_and_parse(
@@ -49,18 +50,3 @@ def authenticate(
 def counted(provider: Provider, result: IngestResult) -> IngestResult:
     metrics.WEBHOOKS.labels(provider=provider.value, outcome=result.outcome.value).inc()
     return result
-
-
-def receive(
-    settings: Settings,
-    database: Database,
-    crms: list[str],
-    provider: Provider,
-    headers: Mapping[str, str],
-    payload: Any,
-) -> IngestResult:
-    """Authenticate, parse and keep one webhook in its own transaction (tests, scripts)."""
-    event = authenticate(settings, provider, headers, payload)
-    with database.begin() as conn:
-        result = conversations.record_event(conn, event, payload, crms=crms)
-    return counted(provider, result)
