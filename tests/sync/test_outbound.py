@@ -24,7 +24,7 @@ from connector.store import conversations, migrate, queue
 from connector.store.queue import JobState, utcnow
 from connector.store.tables import jobs, messages
 from connector.sync import outbound
-from connector.sync.inbound import receive
+from connector.sync.inbound import authenticate
 from connector.sync.outbound import SendRequest
 from tests.conftest import make_settings
 from tests.factories import status_event, webhook_body
@@ -449,14 +449,10 @@ def _cloudtalk_sent(connector: Connector, **fields: Any) -> Any:
         "status": "delivered",
         **fields,
     }
-    return receive(
-        connector.settings,
-        connector.database,
-        connector.crms,
-        Provider.CLOUDTALK,
-        cloudtalk_headers(),
-        cloudtalk_body("message.sent", **values),
-    )
+    body = cloudtalk_body("message.sent", **values)
+    event = authenticate(connector.settings, Provider.CLOUDTALK, cloudtalk_headers(), body)
+    with connector.database.begin() as conn:
+        return conversations.record_event(conn, event, body, crms=connector.crms)
 
 
 def message_count(connector: Connector) -> int:
