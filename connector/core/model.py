@@ -144,3 +144,11 @@ class CrmContact(_Frozen):
 
     crm_object: str
     crm_id: str
+
+
+class CrmLinks(_Frozen):
+    """What a CRM contact's activities may be linked to besides it: its primary company (a
+    HubSpot company, a Salesforce Contact's AccountId) and its open deals."""
+
+    company_id: str | None = None
+    deal_ids: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from connector.core.errors import ConnectorError
-from connector.core.model import CrmContact
+from connector.core.model import CrmContact, CrmLinks
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,18 @@ class WriteResult:
 
 
 class ContactCache(Protocol):
-    """phone (E.164) -> the CRM contact it resolved to, kept in the connector's database."""
+    """What an adapter remembers of its CRM's contacts, kept in the connector's database so every
+    process shares it, each entry for a configured time (`CONNECTOR_CRM_CACHE_SECONDS`).
+
+    phone (E.164) -> the contact it resolved to; contact id -> its company and open deals. The
+    `_many`/links methods take a whole batch at once: one query, not one per record.
+    """
 
     def get_many(self, crm: str, phones: Sequence[str]) -> dict[str, CrmContact]: ...
 
     def put(self, crm: str, phone: str, contact: CrmContact) -> None: ...
+
+    def put_many(self, crm: str, contacts: Mapping[str, CrmContact]) -> None: ...
 
     def reserve(self, crm: str, phone: str) -> bool:
         """Take the right to create the contact for `phone`; False when another worker holds
@@ -111,6 +118,12 @@ class ContactCache(Protocol):
         ...
 
     def forget(self, crm: str, phone: str) -> None: ...
+
+    def get_links(self, crm: str, contact_ids: Sequence[str]) -> dict[str, CrmLinks]: ...
+
+    def put_links(self, crm: str, links: Mapping[str, CrmLinks]) -> None: ...
+
+    def forget_links(self, crm: str, contact_ids: Sequence[str]) -> None: ...
 
 
 class CrmAdapter(Protocol):

@@ -157,6 +157,19 @@ crm_contacts = Table(
     UniqueConstraint("crm", "phone"),
 )
 
+# A contact's primary company and open deals, as last read from the CRM (see store/crm_cache.py).
+crm_contact_links = Table(
+    "crm_contact_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("crm", String(32), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("company_id", String(64), nullable=True),
+    Column("deal_ids", JSON, nullable=False),
+    _ts("read_at"),
+    UniqueConstraint("crm", "contact_id"),
+)
+
 jobs = Table(
     "jobs",
     metadata,

@@ -24,8 +24,8 @@ What the fake models (the shapes follow HubSpot's documentation and the SDK's mo
 * CRM objects ``contacts``, ``companies``, ``deals``, ``communications`` and ``notes``: create,
   read, update, archive, list, search, and ``batch/{create,read,update,upsert,archive}``, with
   inline associations, unique-value properties (``hasUniqueValue``) and batch upsert by them.
-* Associations (v3 ``?associations=`` on reads, v4 list / default-create / labels), properties
-  (list, read, create) and owners.
+* Associations (v3 ``?associations=`` on reads, v4 list / batch read / default-create / labels),
+  properties (list, read, create) and owners.
 * Bearer-token auth, HubSpot-shaped error bodies with a ``correlationId``, property validation.
 
 Test knobs: ``latency`` (added to every request), ``rate_limit`` (rolling window, 429 with the
@@ -39,8 +39,10 @@ Known simplifications (documented so nobody mistakes them for HubSpot facts): se
 to newly created objects only (updates are searchable at once); property history is not kept;
 error ``message`` texts are close to HubSpot's but not byte-identical; a unique-value conflict
 fails a whole single or batch create/update with 409 ``CONFLICT`` (as HubSpot does for a
-duplicate contact email); batch results keep input order unless ``reverse_batch_results`` is set
-(HubSpot does not promise any order).
+duplicate contact email); a v4 association batch read reports an input without associations as
+a 207 error (``subCategory`` ``crm.associations.NO_ASSOCIATIONS_FOUND``; HubSpot reports such
+inputs as errors too, the exact category and wording are unconfirmed); batch results keep input
+order unless ``reverse_batch_results`` is set (HubSpot does not promise any order).
 """
 
 from __future__ import annotations
@@ -1249,6 +1251,11 @@ class FakeHubSpot:
                 r"/crm/v4/associations/(?P<type>[^/]+)/(?P<to>[^/]+)/labels",
                 self._h_v4_labels,
             ),
+            (
+                "POST",
+                r"/crm/v4/associations/(?P<type>[^/]+)/(?P<to>[^/]+)/batch/read",
+                self._h_v4_batch_read,
+            ),
             ("GET", r"/crm/v3/properties/(?P<type>[^/]+)", self._h_properties),
             ("POST", r"/crm/v3/properties/(?P<type>[^/]+)", self._h_property_create),
             ("GET", r"/crm/v3/properties/(?P<type>[^/]+)/(?P<name>[^/]+)", self._h_property),
@@ -1583,6 +1590,77 @@ class FakeHubSpot:
         if after + limit < len(rows):
             body["paging"] = {"next": {"after": str(after + limit)}}
         return Reply(200, body)
+
+    def _h_v4_batch_read(self, req: _Req) -> Reply:
+        """``POST /crm/v4/associations/{from}/{to}/batch/read``: each input's associations.
+
+        An input without any (or whose object does not exist) is reported in ``errors`` (a 207)
+        rather than as an empty result, as HubSpot does; the error's wording is the fake's.
+        """
+        object_type = _canonical_type(req.params["type"])
+        to_type = _canonical_type(req.params["to"])
+        inputs = req.json_object().get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            raise _Fail(400, "VALIDATION_ERROR", "inputs must be a list of objects")
+        if len(inputs) > BATCH_LIMIT:
+            raise _Fail(
+                400,
+                "VALIDATION_ERROR",
+                f"Batch size {len(inputs)} exceeds the limit of {BATCH_LIMIT} inputs.",
+                context={"limit": [str(BATCH_LIMIT)]},
+            )
+        started = _iso(_utcnow())
+        results: list[JSONDict] = []
+        errors: list[JSONDict] = []
+        for item in inputs:
+            from_id = str(item.get("id") or "")
+            edges = (
+                self.associations(object_type, from_id, to_type)
+                if self._find(object_type, from_id, None) is not None
+                else []
+            )
+            by_target: dict[str, list[JSONDict]] = {}
+            for _, to_id, type_id in edges:
+                by_target.setdefault(to_id, []).append(
+                    {
+                        "category": "HUBSPOT_DEFINED",
+                        "typeId": type_id,
+                        "label": ASSOCIATION_TYPES[type_id].label,
+                    }
+                )
+            if not by_target:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                        "message": f"No {to_type} is associated with {object_type} {from_id}.",
+                        "context": {"fromObjectId": [from_id]},
+                        "errors": [],
+                        "links": {},
+                    }
+                )
+                continue
+            results.append(
+                {
+                    "from": {"id": from_id},
+                    "to": [
+                        {"toObjectId": int(to_id), "associationTypes": types}
+                        for to_id, types in sorted(by_target.items(), key=lambda kv: int(kv[0]))
+                    ],
+                }
+            )
+        answer: JSONDict = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": _iso(_utcnow()),
+        }
+        if errors:
+            answer["numErrors"] = len(errors)
+            answer["errors"] = errors
+            return Reply(207, answer)
+        return Reply(200, answer)
 
     def _h_v4_default(self, req: _Req) -> Reply:
         from_type = _canonical_type(req.params["type"])

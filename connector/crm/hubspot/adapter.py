@@ -2,9 +2,10 @@
 
 It implements `connector.crm.base.CrmAdapter`. One `write` call takes up to 100 records (the
 sync's batch) and spends as few HubSpot calls as it can: the contacts of all its numbers are
-resolved together (cache, then one search per few dozen numbers), and the records are written in
-batch calls. Several worker threads may share one adapter: the rate limiters and what it
-remembers are thread-safe.
+resolved together (the shared cache in the database, then one search per few dozen numbers),
+the companies and open deals of contacts not cached are read with association batch reads, and
+the records are written in batch calls. Several worker threads may share one adapter, and
+several processes one database: what it remembers between writes is shared and thread-safe.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class HubSpotAdapter:
         self._contacts = ContactResolver(
             self.api, contact_cache, wait_for_other_worker=contact_wait, sleep=sleep
         )
-        self._links = ContactLinks(self.api, clock)
+        self._links = ContactLinks(self.api, contact_cache)
         self._records = RecordWriter(self.api, clock)
 
     @property
@@ -197,6 +198,7 @@ class HubSpotAdapter:
                 contact=contact,
                 links=_wanted_links(record.associations, found_links),
                 on_stale_contact=self._forgetter(number),
+                on_stale_links=self._links_forgetter(contact.crm_id if contact else None),
             )
         by_item: dict[int, WriteResult] = {}
         try:
@@ -237,6 +239,16 @@ class HubSpotAdapter:
         def forget() -> None:
             log.info("hubspot.contact_forgotten", phone=phone.mask(number))
             self.contact_cache.forget(CRM, number)
+
+        return forget
+
+    def _links_forgetter(self, contact_id: str | None) -> Callable[[], None] | None:
+        if contact_id is None:
+            return None
+
+        def forget() -> None:
+            log.info("hubspot.links_forgotten", contact_id=contact_id)
+            self._links.forget([contact_id])
 
         return forget
 

@@ -30,6 +30,15 @@ class BatchAnswer:
 
 
 @dataclass(frozen=True)
+class AssociationAnswer:
+    """A v4 association batch read: from id -> [(to id, association type ids)], and the
+    per-input errors of a 207 (HubSpot reports an object without associations as one)."""
+
+    results: Mapping[str, list[tuple[str, tuple[int, ...]]]]
+    errors: list[ItemError]
+
+
+@dataclass(frozen=True)
 class CreateInput:
     properties: Mapping[str, str]
     associations: Sequence[tuple[str, int]] = ()  # (to id, association type id)
@@ -72,16 +81,34 @@ def object_of(model: Any) -> CrmObject:
     )
 
 
-def batch_answer_of(model: Any) -> BatchAnswer:
-    errors = [
+def item_errors_of(model: Any) -> list[ItemError]:
+    return [
         ItemError(
             category=str(e.category or ""),
             message=str(e.message or ""),
             context={str(k): [str(x) for x in v or []] for k, v in (e.context or {}).items()},
+            sub_category=str(getattr(e, "sub_category", None) or ""),
         )
         for e in getattr(model, "errors", None) or []
     ]
-    return BatchAnswer([object_of(r) for r in model.results or []], errors)
+
+
+def batch_answer_of(model: Any) -> BatchAnswer:
+    return BatchAnswer([object_of(r) for r in model.results or []], item_errors_of(model))
+
+
+def association_answer_of(model: Any) -> AssociationAnswer:
+    results: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+    for row in model.results or []:
+        from_id = str(row._from.id)
+        results.setdefault(from_id, []).extend(
+            (
+                str(to.to_object_id),
+                tuple(int(t.type_id) for t in to.association_types or [] if t.type_id is not None),
+            )
+            for to in row.to or []
+        )
+    return AssociationAnswer(results, item_errors_of(model))
 
 
 def property_of(model: Any) -> PropertyInfo:

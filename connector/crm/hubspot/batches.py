@@ -88,6 +88,7 @@ def run_batches(
     writes: bool,
     split_statuses: frozenset[int] = frozenset({400, 404, 409, 413, 422}),
     culprits: Callable[[HubSpotError, list[T]], list[T]] | None = None,
+    whole: Callable[[HubSpotError], bool] | None = None,
 ) -> list[Outcome[T]]:
     """Send `items` in batches; one `Outcome` per item, in no particular order.
 
@@ -95,7 +96,8 @@ def run_batches(
     unique value, never by position: HubSpot does not promise the order). A call that fails as
     a whole for all its inputs is split when its status is in `split_statuses`; `culprits`
     may name the inputs an error is about (e.g. the records of a contact that no longer
-    exists), which then fail alone while the others are sent again.
+    exists), which then fail alone while the others are sent again. `whole` may say that an
+    error is the caller's to sort out for the whole chunk (e.g. a 409 on the key): not split.
     """
     outcomes: list[Outcome[T]] = []
     queue: deque[list[T]] = deque(chunks(items))
@@ -112,7 +114,8 @@ def run_batches(
                 outcomes.extend(Outcome(item, error=error, call_error=failure) for item in named)
                 queue.appendleft([item for item in chunk if item not in named])
                 continue
-            if len(chunk) > 1 and failure.status in split_statuses and failure.refused_input:
+            splittable = failure.status in split_statuses and failure.refused_input
+            if len(chunk) > 1 and splittable and not (whole and whole(failure)):
                 if budget.take(2):
                     half = len(chunk) // 2
                     queue.appendleft(chunk[half:])

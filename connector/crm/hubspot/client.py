@@ -17,6 +17,10 @@ from typing import Any
 
 import structlog
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.objects import (
     AssociationSpec,
     BatchInputSimplePublicObjectBatchInput,
@@ -35,11 +39,13 @@ from hubspot.crm.properties import PropertyCreate
 
 from connector import metrics
 from connector.crm.hubspot.answers import (
+    AssociationAnswer,
     BatchAnswer,
     CallStats,
     CreateInput,
     CrmObject,
     PropertyInfo,
+    association_answer_of,
     batch_answer_of,
     object_of,
     property_of,
@@ -81,7 +87,14 @@ class HubSpotApi:
         self._batch = sdk.crm.objects.batch_api
         self._search = sdk.crm.objects.search_api
         self._properties = sdk.crm.properties.core_api
-        self._api_clients = [self._basic, self._batch, self._search, self._properties]
+        self._associations = sdk.crm.associations.v4.batch_api
+        self._api_clients = [
+            self._basic,
+            self._batch,
+            self._search,
+            self._properties,
+            self._associations,
+        ]
         self.timeout = timeout
         self.max_rate_limit_wait = max_rate_limit_wait
         self.limiter = RateLimiter(*rate_limit, clock=clock, sleep=sleep, name="hubspot")
@@ -208,6 +221,19 @@ class HubSpotApi:
             writes=False,
         )
         return batch_answer_of(answer)
+
+    def associations(self, from_type: str, to_type: str, ids: Sequence[str]) -> AssociationAnswer:
+        """`POST /crm/v4/associations/{from}/{to}/batch/read`: the associations of up to 100
+        objects in one call (only their first page: 500 associated objects each)."""
+        body = BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in ids]
+        )
+        answer = self._call(
+            f"read associations {from_type} to {to_type}",
+            lambda **kw: self._associations.get_page_with_http_info(from_type, to_type, body, **kw),
+            writes=False,
+        )
+        return association_answer_of(answer)
 
     def get(
         self,

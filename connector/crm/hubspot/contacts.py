@@ -7,8 +7,9 @@ comes back is normalised and compared again: a search hit is a candidate, never 
 
 When several contacts carry the number, the pick is deterministic: the contact whose number is
 in the earliest property of the mapping's list (by default `phone` before `mobilephone`), then
-the oldest contact (lowest id). The answer is cached in the connector's database, so a number is
-searched once, not once per message.
+the oldest contact (lowest id). The answer is cached in the connector's database, shared by
+every process for `CONNECTOR_CRM_CACHE_SECONDS`, so a number is searched once per expiry for
+the whole deployment, not once per message or per process.
 
 A contact is created only by the worker that reserved the number in that cache; one that finds
 the number reserved waits (briefly, then by retrying later) for the other to finish instead of
@@ -192,10 +193,12 @@ class ContactResolver:
                     error = failure.as_connector_error()
                     resolved.update({n: Resolution(error=error) for n in chunk})
                     continue
-                for number, picked in pick_contacts(candidates, fields, chunk).items():
-                    contact = CrmContact(crm_object=object_type, crm_id=picked)
-                    self.cache.put(CRM, number, contact)
-                    resolved[number] = Resolution(contact=contact)
+                picked = {
+                    number: CrmContact(crm_object=object_type, crm_id=crm_id)
+                    for number, crm_id in pick_contacts(candidates, fields, chunk).items()
+                }
+                self.cache.put_many(CRM, picked)
+                resolved.update((n, Resolution(contact=c)) for n, c in picked.items())
             left = [n for n in left if n not in resolved]
         return resolved
 

@@ -54,6 +54,7 @@ class ItemError:
     category: str
     message: str
     context: Mapping[str, list[str]] = field(default_factory=dict)
+    sub_category: str = ""
 
     def as_connector_error(self) -> ConnectorError:
         reason = f"HubSpot refused it ({self.category}): {_cut(self.message)}"

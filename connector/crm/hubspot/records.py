@@ -6,9 +6,12 @@ way to never duplicate depends on what the portal allows:
 * the record's HubSpot id is known (the sync stored it, or this process wrote it moments ago):
   batch update by id; a record deleted in HubSpot since is created again;
 * the key property has unique values: batch create with the key set, so HubSpot itself refuses
-  a second record with the same key. A refusal (409) means an earlier attempt whose answer was
-  lost did create it: the records are read by key (strongly consistent) and updated instead.
-  Keys whose last attempt ended without an answer are read by key before creating;
+  a second record with the same key. A refusal (409, which HubSpot gives for the whole batch and
+  names only the first key) means the connector wrote some of them already (an earlier attempt
+  whose answer was lost, or another worker running the same jobs right now): the records are
+  read by key (strongly consistent) and updated instead, and the rest created again, for a few
+  rounds; a record that still conflicts is retried later, never failed for good. Keys whose last
+  attempt ended without an answer are read by key before creating;
 * the key property is not unique (HubSpot may not allow unique values on communications):
   every key is searched before creating. Search lags a few seconds behind writes, so a key whose
   last attempt here ended without an answer is not created until that lag has passed; a crashed
@@ -21,6 +24,7 @@ associations inline and falling back on 409 costs one call per 100 records.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -47,6 +51,9 @@ SEARCH_LAG_SECONDS = 30.0  # generous: HubSpot's search shows new records within
 RECENT_IDS_MAX = 50_000  # key -> id of records this process wrote, for lost local commits
 UNCERTAIN_MAX = 50_000
 SETUP_HINT = "run `mms-connector mappings setup --crm hubspot`"
+CONFLICT_ROUNDS = 3  # create attempts of one write while other workers create the same keys
+CONFLICT_RETRY_SECONDS = 2.0
+_CONFLICT_CATEGORIES = frozenset({"CONFLICT", "OBJECT_ALREADY_EXISTS"})
 
 
 @dataclass(eq=False)
@@ -57,6 +64,7 @@ class Pending:
     contact: CrmContact | None = None
     links: list[tuple[str, str]] = field(default_factory=list)  # (object type, id) besides it
     on_stale_contact: Callable[[], None] | None = None
+    on_stale_links: Callable[[], None] | None = None
 
 
 class KeyFieldMissing(Exception):
@@ -122,21 +130,31 @@ class RecordWriter:
         results.update(waiting)
         updated, vanished = self._update(object_type, known, budget)
         results.update(updated)
-        created, conflicts = self._create(
-            object_type, key_field, fresh + vanished, budget, unique=unique, first_round=True
-        )
-        results.update(created)
-        if conflicts:  # an earlier attempt created them after all: read by key, then update
-            fresh, found, waiting = self._look_up(
+        to_create = fresh + vanished
+        for attempt in range(1, CONFLICT_ROUNDS + 1):
+            created, conflicts = self._create(
+                object_type, key_field, to_create, budget, unique=unique
+            )
+            results.update(created)
+            if not conflicts:
+                break
+            log.info("hubspot.records_exist", object_type=object_type, count=len(conflicts))
+            if attempt == CONFLICT_ROUNDS:
+                unread = Transient(
+                    "HubSpot says a record with this key exists, but it could not be read by "
+                    "its key yet: tried again shortly",
+                    CONFLICT_RETRY_SECONDS,
+                )
+                results.update({id(i): _failed(i, unread) for i in conflicts})
+                break
+            # The connector wrote them already: read them by key, update them, create the rest.
+            to_create, found, waiting = self._look_up(
                 object_type, key_field, conflicts, unique=unique, every_key=True
             )
             results.update(waiting)
             updated, vanished = self._update(object_type, found, budget)
             results.update(updated)
-            created, _ = self._create(
-                object_type, key_field, fresh + vanished, budget, unique=unique, first_round=False
-            )
-            results.update(created)
+            to_create.extend(vanished)
         return results
 
     # ---- looking records up by key ---------------------------------------------------------
@@ -282,10 +300,8 @@ class RecordWriter:
         budget: SplitBudget,
         *,
         unique: bool,
-        first_round: bool,
     ) -> tuple[dict[int, WriteResult], list[Pending]]:
-        """Results of the creations, and (first round, unique key) those HubSpot refused as
-        already existing."""
+        """Results of the creations, and (unique key) those HubSpot refused as existing."""
         results: dict[int, WriteResult] = {}
         inputs: dict[str, CreateInput] = {}
         sendable: list[Pending] = []
@@ -303,7 +319,6 @@ class RecordWriter:
             sendable.append(item)
         if not sendable:
             return results, []
-        conflicts_possible = unique and first_round
         outcomes = run_batches(
             sendable,
             lambda chunk: self.api.batch_create(object_type, [inputs[i.record.key] for i in chunk]),
@@ -312,10 +327,8 @@ class RecordWriter:
             error_keys=lambda e: e.context.get("objectWriteTraceId", []),
             budget=budget,
             writes=True,
-            split_statuses=frozenset({400, 404, 413, 422})
-            if conflicts_possible
-            else frozenset({400, 404, 409, 413, 422}),
-            culprits=_stale_contact_records,
+            culprits=_stale_link_records,
+            whole=(lambda failure: _conflict_on_key(failure, key_field)) if unique else None,
         )
         conflicts: list[Pending] = []
         for outcome in outcomes:
@@ -325,7 +338,7 @@ class RecordWriter:
             if outcome.obj is not None:
                 self._remember(object_type, key, outcome.obj.id)
                 results[id(item)] = _written(item, outcome.obj.id)
-            elif conflicts_possible and failure is not None and failure.status == 409:
+            elif unique and _conflicts(outcome, key_field):
                 conflicts.append(item)
             elif failure is not None and _about_contact(failure, item):
                 if item.on_stale_contact is not None:
@@ -335,6 +348,16 @@ class RecordWriter:
                     Transient(
                         "the contact this record was linked to no longer exists in HubSpot; "
                         "it is looked up again on the next attempt"
+                    ),
+                )
+            elif failure is not None and _about_links(failure, item):
+                if item.on_stale_links is not None:
+                    item.on_stale_links()
+                results[id(item)] = _failed(
+                    item,
+                    Transient(
+                        "a company or deal this record was linked to no longer exists in "
+                        "HubSpot; the contact's associations are read again on the next attempt"
                     ),
                 )
             elif outcome.maybe_applied:  # it may exist now: the next attempt looks first
@@ -432,15 +455,52 @@ def _not_found(outcome: Outcome[Pending]) -> bool:
     return outcome.call_error is not None and outcome.call_error.status == 404
 
 
+def _conflict_on_key(failure: HubSpotError, key_field: str) -> bool:
+    """A 409 about the record's key: one of the records exists. A 409 that names another
+    property (a unique field of the mapping) is about the data, and is split like a 400."""
+    if failure.status != 409 and failure.category not in _CONFLICT_CATEGORIES:
+        return False
+    named = failure.context.get("propertyName") or failure.context.get("in") or []
+    return not named or key_field in named
+
+
+def _conflicts(outcome: Outcome[Pending], key_field: str) -> bool:
+    if outcome.call_error is not None:
+        return _conflict_on_key(outcome.call_error, key_field)
+    error = outcome.item_error
+    if error is None or error.category not in _CONFLICT_CATEGORIES:
+        return False
+    named = error.context.get("propertyName") or []
+    return not named or key_field in named
+
+
+def _refused_association(failure: HubSpotError) -> set[str] | None:
+    """The ids a create refused for invalid associations names (None: not such a refusal)."""
+    if failure.status != 400 or "association" not in failure.message.lower():
+        return None
+    return set(failure.context.get("ids", [])) | set(failure.context.get("id", []))
+
+
 def _about_contact(failure: HubSpotError, item: Pending) -> bool:
     """Whether a refused create names the record's contact among invalid associations."""
-    if item.contact is None or failure.status != 400:
+    named = _refused_association(failure)
+    if item.contact is None or named is None:
         return False
-    if "association" not in failure.message.lower():
-        return False
-    named = set(failure.context.get("ids", [])) | set(failure.context.get("id", []))
-    return item.contact.crm_id in named or item.contact.crm_id in failure.message
+    return item.contact.crm_id in named or _mentions(failure.message, item.contact.crm_id)
 
 
-def _stale_contact_records(failure: HubSpotError, chunk: list[Pending]) -> list[Pending]:
-    return [item for item in chunk if _about_contact(failure, item)]
+def _about_links(failure: HubSpotError, item: Pending) -> bool:
+    """Whether a refused create names one of the record's company or deals (deleted or merged
+    since the contact's associations were cached)."""
+    named = _refused_association(failure)
+    if named is None:
+        return False
+    return any(i in named or _mentions(failure.message, i) for _, i in item.links)
+
+
+def _mentions(message: str, object_id: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(object_id)}(?!\w)", message) is not None
+
+
+def _stale_link_records(failure: HubSpotError, chunk: list[Pending]) -> list[Pending]:
+    return [item for item in chunk if _about_contact(failure, item) or _about_links(failure, item)]
