@@ -166,7 +166,7 @@ def _register_jobs(connector: Connector) -> None:
 def _register_crms(connector: Connector) -> None:
     """One sync per configured CRM, behind one batched `sync_crm` job kind."""
     settings = connector.settings
-    cache = SqlContactCache(connector.database)
+    cache = SqlContactCache(connector.database, ttl=timedelta(seconds=settings.crm_cache_seconds))
     if settings.hubspot_enabled:
         connector.adapter_factories["hubspot"] = lambda: _hubspot(settings, cache)
     if settings.salesforce_enabled:

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     salesforce_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     salesforce_api_usage_soft: float = Field(default=0.80, gt=0, le=1)
     salesforce_api_usage_hard: float = Field(default=0.95, gt=0, le=1)
+    crm_cache_seconds: float = Field(
+        default=10800.0,
+        gt=0,
+        description="How long a phone's CRM contact, and a contact's company and open deals, "
+        "are trusted before they are read from the CRM again (shared by every process).",
+    )
 
     aircall_api_id: str | None = None
     aircall_api_token: SecretStr | None = None

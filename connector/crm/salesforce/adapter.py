@@ -2,14 +2,19 @@
 
 One `write` call (up to 200 records from the sync) costs, in a burst: nothing for numbers whose
 contact is cached, one SOSL for all other numbers (more only past 4,000 characters of search
-text), one SOQL for Contacts' AccountIds when the mapping relates activities to the account
-(cached too), one SOQL and one collection create when Leads must be created, and one
-collections upsert per 200 records.
+text), one SOQL `IN` query for the AccountIds of Contacts not cached when the mapping relates
+activities to the account, one SOQL and one collection create when Leads must be created, and
+one collections upsert per 200 records. What is cached (a number's Contact or Lead, a Contact's
+AccountId) lives in the connector's database, shared by every process, for
+`CONNECTOR_CRM_CACHE_SECONDS`.
+
+A Lead or Contact creation refused as a duplicate, and an upsert that collided with another
+worker's upsert of the same key (DUPLICATE_VALUE on the key), are the connector's own records:
+the existing record is used or updated, and the job does not fail.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +24,7 @@ from simple_salesforce.format import format_soql
 
 from connector.core import phone
 from connector.core.errors import ConnectorError, Permanent, Transient
-from connector.core.model import CrmContact
+from connector.core.model import CrmContact, CrmLinks
 from connector.crm.base import ContactCache, FieldInfo, RecordWrite, WriteResult
 from connector.crm.salesforce import setup
 from connector.crm.salesforce.auth import SalesforceAuth, auth_from_settings
@@ -43,8 +48,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 PERSON_OBJECTS = ("Contact", "Lead")
-ACCOUNT_CACHE_SECONDS = 3600.0
-ACCOUNT_CACHE_SIZE = 10_000
+CRM = "salesforce"
 
 
 class SalesforceAdapter:
@@ -73,8 +77,7 @@ class SalesforceAdapter:
             max_token_refreshes=max_token_refreshes,
         )
         self.contacts = ContactResolver(self.client, contact_cache, miss_ttl=miss_ttl)
-        # Contact id -> (AccountId or None, when read), for `what_id="account"`.
-        self._accounts: dict[str, tuple[str | None, float]] = {}
+        self.cache = contact_cache
 
     # ---- CrmAdapter -------------------------------------------------------------------------
     def write(self, records: Sequence[RecordWrite]) -> list[WriteResult]:
@@ -185,11 +188,9 @@ class SalesforceAdapter:
         return what
 
     def _account_ids(self, contact_ids: Sequence[str]) -> dict[str, str | None]:
-        now = time.monotonic()
+        """Contact id -> AccountId: the shared cache, then one SOQL `IN` query per 200 others."""
         known = {
-            cid: entry[0]
-            for cid in contact_ids
-            if (entry := self._accounts.get(cid)) and now - entry[1] < ACCOUNT_CACHE_SECONDS
+            cid: links.company_id for cid, links in self.cache.get_links(CRM, contact_ids).items()
         }
         unknown = sorted({cid for cid in contact_ids if cid not in known})
         for start in range(0, len(unknown), COLLECTION_LIMIT):
@@ -197,12 +198,9 @@ class SalesforceAdapter:
             soql = format_soql("SELECT Id, AccountId FROM Contact WHERE Id IN {}", chunk)
             answer = self.client.query("Contact accounts (SOQL)", soql)
             found = {row["Id"]: row.get("AccountId") for row in answer.get("records") or []}
-            for cid in chunk:
-                account = found.get(cid) or _by_15(found, cid)
-                known[cid] = account
-                self._accounts[cid] = (account, now)
-        if len(self._accounts) > ACCOUNT_CACHE_SIZE:
-            self._accounts.clear()
+            read = {cid: found.get(cid) or _by_15(found, cid) for cid in chunk}
+            self.cache.put_links(CRM, {cid: CrmLinks(company_id=a) for cid, a in read.items()})
+            known.update(read)
         return known
 
     # ---- upserts ----------------------------------------------------------------------------
@@ -266,6 +264,16 @@ class SalesforceAdapter:
             elif retry_create_only and refused_create_only(item, errors):
                 again.append(item)
                 continue
+            elif record_code(errors) == "DUPLICATE_VALUE" and blames(errors, key_field):
+                # Another worker's upsert of the same key created it a moment ago: update it.
+                if retry_create_only:
+                    again.append(item)
+                    continue
+                error = Transient(
+                    f"Salesforce {object_name} upsert collided with another upsert of the same "
+                    "key: tried again shortly",
+                    1.0,
+                )
             elif record_code(errors) in STALE_REFERENCE_CODES and blames(errors, "WhoId"):
                 self.contacts.forget(record.contact_phone)
                 log.info("salesforce.contact_gone", phone=phone.mask(record.contact_phone))
@@ -276,7 +284,7 @@ class SalesforceAdapter:
                 )
             elif record_code(errors) in STALE_REFERENCE_CODES and blames(errors, "WhatId"):
                 if item.links.who_id:
-                    self._accounts.pop(item.links.who_id, None)
+                    self.cache.forget_links(CRM, [item.links.who_id])
                 error = Transient("the related Salesforce record no longer exists", 1.0)
             else:
                 error = from_record(errors, f"{object_name} upsert")
@@ -307,4 +315,6 @@ def from_settings(settings: Settings, contact_cache: ContactCache) -> Salesforce
         api_version=settings.salesforce_api_version,
         timeout=(connect, read),
         budget=budget,
+        # numbers without a match are remembered in this process only: never past the cache
+        miss_ttl=min(600.0, settings.crm_cache_seconds),
     )

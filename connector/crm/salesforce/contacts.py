@@ -35,7 +35,13 @@ from connector.core.errors import ConnectorError, Permanent, Transient
 from connector.core.model import CrmContact
 from connector.crm.base import ContactCache, ContactRule
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.errors import from_record
+from connector.crm.salesforce.errors import (
+    DUPLICATE_CODES,
+    backoff,
+    existing_record_id,
+    from_record,
+    record_code,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -251,18 +257,58 @@ class ContactResolver:
 
         answers = self.client.call(f"{sobject} creation", create) or []
         outcomes: dict[str, ContactOutcome] = {}
+        duplicates: dict[str, list[dict[str, Any]]] = {}
         for number, answer in zip(numbers, answers, strict=False):
+            errors = answer.get("errors") or []
             if answer.get("success"):
                 contact = CrmContact(crm_object=sobject, crm_id=answer["id"])
                 log.info("salesforce.contact_created", sobject=sobject, phone=phone.mask(number))
                 outcomes[number] = ContactOutcome(contact)
+            elif record_code(errors) in DUPLICATE_CODES:
+                duplicates[number] = errors
             else:
-                outcomes[number] = ContactOutcome(
-                    error=from_record(answer.get("errors") or [], f"{sobject} creation")
-                )
+                outcomes[number] = ContactOutcome(error=from_record(errors, f"{sobject} creation"))
         for number in numbers[len(answers) :]:
             outcomes[number] = ContactOutcome(
                 error=Transient(f"Salesforce gave no answer for the {sobject} creation")
+            )
+        if duplicates:
+            outcomes.update(self._existing(sobject, duplicates, requests))
+        return outcomes
+
+    def _existing(
+        self,
+        sobject: str,
+        duplicates: Mapping[str, list[dict[str, Any]]],
+        requests: Mapping[str, ContactRequest],
+    ) -> dict[str, ContactOutcome]:
+        """Salesforce refused a creation as a duplicate (a unique field, a duplicate rule): the
+        record exists, so the activity goes on it. Found by the exact lookup when it holds the
+        number, else by the id Salesforce names; failing both, tried again later, never failed
+        for good (the search index may not show the record yet)."""
+        numbers = list(duplicates)
+        found = self._find_created(sobject, numbers, requests)
+        outcomes: dict[str, ContactOutcome] = {}
+        for number, errors in duplicates.items():
+            contact = found.get(number)
+            named = existing_record_id(errors)
+            if contact is None and named is not None:
+                contact = CrmContact(crm_object=sobject, crm_id=named)
+            if contact is not None:
+                log.info(
+                    "salesforce.contact_exists",
+                    sobject=sobject,
+                    phone=phone.mask(number),
+                    contact_id=contact.crm_id,
+                )
+                outcomes[number] = ContactOutcome(contact)
+                continue
+            reason = from_record(errors, f"{sobject} creation").reason
+            outcomes[number] = ContactOutcome(
+                error=Transient(
+                    f"{reason} (the existing record is looked up again on the next attempt)",
+                    backoff(),
+                )
             )
         return outcomes
 

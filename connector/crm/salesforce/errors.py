@@ -10,6 +10,7 @@ Nothing above this package sees an SDK exception.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,8 @@ TRANSIENT_CODES = frozenset(
 STALE_REFERENCE_CODES = frozenset(
     {"INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "CANNOT_UPDATE_CONVERTED_LEAD"}
 )
+# A creation refused because the record exists (a unique field, a blocking duplicate rule).
+DUPLICATE_CODES = frozenset({"DUPLICATE_VALUE", "DUPLICATES_DETECTED"})
 # Answers whose causes apply to the whole org setup rather than to one record.
 ACCESS_CODES = frozenset(
     {
@@ -137,6 +140,26 @@ def from_record(errors: Sequence[Mapping[str, Any]], what: str) -> ConnectorErro
     if code in ACCESS_CODES:
         return CredentialsError(reason)
     return Permanent(reason)
+
+
+_EXISTING_ID = re.compile(r"record with id: ([A-Za-z0-9]{15,18})")
+
+
+def existing_record_id(errors: Sequence[Mapping[str, Any]]) -> str | None:
+    """The record a duplicate refusal names: "duplicate value found: F duplicates value on
+    record with id: 00Q...", or the first match of a duplicate rule's `duplicateResult`."""
+    for error in errors:
+        found = _EXISTING_ID.search(str(error.get("message") or ""))
+        if found:
+            return found.group(1)
+        result = error.get("duplicateResult")
+        if isinstance(result, Mapping):
+            for match in result.get("matchResults") or []:
+                for record in match.get("matchRecords") or []:
+                    record_id = (record.get("record") or {}).get("Id")
+                    if record_id:
+                        return str(record_id)
+    return None
 
 
 def record_code(errors: Sequence[Mapping[str, Any]]) -> str:
