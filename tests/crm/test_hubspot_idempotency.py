@@ -1,16 +1,20 @@
-"""No duplicate HubSpot records, ever: after a crash between the HubSpot call and the local
-commit, after an answer lost on the way back, with and without a unique key property."""
+"""No duplicate HubSpot records, ever, and no failed job for a record the connector wrote
+itself: after a crash between the HubSpot call and the local commit, after an answer lost on
+the way back, with and without a unique key property, and when another worker writes the same
+records at the same time (HubSpot's 409)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from connector.core.errors import Transient
+from connector.core.errors import Permanent, Transient
+from connector.crm.base import WriteResult
 from connector.crm.hubspot import HubSpotAdapter
-from connector.crm.hubspot.records import SEARCH_LAG_SECONDS
+from connector.crm.hubspot.records import CONFLICT_ROUNDS, SEARCH_LAG_SECONDS
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
@@ -173,3 +177,89 @@ def test_a_record_written_moments_ago_by_this_worker_is_updated_not_searched(
     assert second.crm_id == first.crm_id
     assert writes(hs) == [UPDATE]
     assert len(hs.communications) == 1
+
+
+# ---- 409 on records the connector wrote itself -------------------------------------------------
+
+
+@pytest.fixture
+def unique(server: FakeHubSpot) -> FakeHubSpot:
+    hs = fresh(server, unique_key=True)
+    hs.add_contact({"phone": NUMBER})
+    return hs
+
+
+def test_records_another_worker_creates_while_this_one_writes_them_are_updated_not_failed(
+    unique: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    """Two workers running the same jobs (a lease lost under load): whatever the other created
+    before or during this write is HubSpot's 409, read by key and updated."""
+    records = [sms(f"message {i}") for i in range(10)]
+    other, this = make_adapter(unique, cache), make_adapter(unique, cache)
+    before = other.write(records[:5])
+    read_by_key = this.api.batch_read
+    raced: list[WriteResult] = []
+
+    def read_then_race(*args: Any, **kwargs: Any) -> Any:
+        answer = read_by_key(*args, **kwargs)
+        if not raced:  # the other worker gets three more in before this one creates them
+            raced.extend(other.write(records[5:8]))
+        return answer
+
+    this.api.batch_read = read_then_race  # type: ignore[method-assign]
+    results = this.write(records)
+
+    assert all(r.error is None for r in results), [r.error for r in results]
+    assert [r.crm_id for r in results[:8]] == [r.crm_id for r in [*before, *raced]]
+    assert all(len(record_by_key(unique, r.key)) == 1 for r in records)
+    assert writes(unique).count(CREATE) == 2 + 3  # the other's two, this one's three rounds
+
+
+def test_a_conflict_reported_for_one_record_of_a_batch_is_success(
+    unique: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    [earlier] = make_adapter(unique, cache).write([record := sms("v1")])
+    unique.reject_value(  # HubSpot may also report the conflict per input, in a 207
+        "mms_message_key",
+        record.key,
+        status=409,
+        category="CONFLICT",
+        message="Communication already exists",
+        times=1,
+    )
+
+    again, other = make_adapter(unique, cache).write([sms("v2", key=record.key), sms("new")])
+
+    assert again.error is None and again.crm_id == earlier.crm_id
+    assert other.error is None
+    [(_, stored)] = record_by_key(unique, record.key)
+    assert stored["hs_communication_body"] == "v2"
+
+
+def test_a_conflict_that_cannot_be_read_by_key_is_tried_again_later_never_failed(
+    unique: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    adapter = make_adapter(unique, cache)
+    record = sms()
+    unique.reject_value("mms_message_key", record.key, status=409, category="CONFLICT")
+
+    [result] = adapter.write([record])
+
+    assert isinstance(result.error, Transient)
+    assert result.error.retry_after is not None
+    assert writes(unique) == [CREATE] * CONFLICT_ROUNDS
+
+
+def test_a_409_on_another_unique_property_fails_only_the_record_that_carries_it(
+    unique: FakeHubSpot, cache: SqlContactCache
+) -> None:
+    adapter = make_adapter(unique, cache)
+    unique.define_property("communications", "ticket_ref", has_unique_value=True)
+    [taken] = adapter.write([sms(fields={**sms().fields, "ticket_ref": "T-1"})])
+    clash = sms(fields={**sms().fields, "ticket_ref": "T-1"})
+
+    ok, refused = adapter.write([sms(), clash])
+
+    assert taken.error is None and ok.error is None
+    assert isinstance(refused.error, Permanent)
+    assert "ticket_ref" in refused.error.reason

@@ -221,6 +221,70 @@ def test_search_lag_hides_new_contacts_for_a_while() -> None:
         assert search(public_object_search_request=phone_search(PHONE)).total == 1
 
 
+def test_a_unique_value_conflict_in_a_batch_refuses_the_whole_batch_with_409(
+    hs: FakeHubSpot, client: HubSpot
+) -> None:
+    """As HubSpot does (hubspot-api-python issue #51): one 409 CONFLICT for the whole batch,
+    naming only the first existing record, and nothing of the batch created."""
+    define_key_property(client)
+    comms = client.crm.objects.communications
+    first = comms.basic_api.create(
+        SimplePublicObjectInputForCreate(properties=sms("a", **{KEY_PROPERTY: "k1"}))
+    )
+
+    with pytest.raises(CommsApiException) as caught:
+        comms.batch_api.create(
+            BatchInputSimplePublicObjectBatchInputForCreate(
+                inputs=[
+                    SimplePublicObjectBatchInputForCreate(
+                        properties=sms(key, **{KEY_PROPERTY: key})
+                    )
+                    for key in ("k0", "k1", "k2")
+                ]
+            )
+        )
+
+    assert caught.value.status == 409
+    body = json.loads(caught.value.body)
+    assert (body["status"], body["category"]) == ("error", "CONFLICT")
+    assert f"Existing ID: {first.id}" in body["message"] and body["correlationId"]
+    assert list(hs.communications) == [first.id]
+
+
+def test_v4_association_batch_read_lists_each_contacts_companies_in_one_call(
+    hs: FakeHubSpot, client: HubSpot
+) -> None:
+    from hubspot.crm.associations.v4 import (
+        BatchInputPublicFetchAssociationsBatchRequest,
+        PublicFetchAssociationsBatchRequest,
+    )
+
+    ada, bob = hs.add_contact({"phone": PHONE}), hs.add_contact({"firstname": "Bob"})
+    acme, other = hs.add_company({"name": "Acme"}), hs.add_company({"name": "Other"})
+    hs.associate("contacts", ada, "companies", other)
+    hs.associate("contacts", ada, "companies", acme, type_id=1)  # primary
+    hs.reset_calls()
+
+    answer = client.crm.associations.v4.batch_api.get_page(
+        "contacts",
+        "companies",
+        BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in (ada, bob)]
+        ),
+    )
+
+    [row] = answer.results  # Bob has none: HubSpot reports him among the errors (a 207)
+    assert row._from.id == ada
+    assert {(t.to_object_id, tuple(a.type_id for a in t.association_types)) for t in row.to} == {
+        (acme, (1,)),
+        (other, (279,)),
+    }
+    [none] = answer.errors
+    assert none.context == {"fromObjectId": [bob]}
+    assert "NO_ASSOCIATIONS_FOUND" in str(none.sub_category)
+    assert hs.count("POST", "/crm/v4/associations/contacts/companies/batch/read") == 1
+
+
 def test_contact_read_with_company_and_deal_associations(hs: FakeHubSpot, client: HubSpot) -> None:
     contact = hs.add_contact({"phone": PHONE})
     company = hs.add_company({"name": "Acme"})
