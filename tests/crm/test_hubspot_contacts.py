@@ -299,6 +299,27 @@ def test_a_lost_answer_to_a_contact_creation_keeps_others_from_creating_it(
     assert cache.reserve("hubspot", NUMBER) is False
 
 
+def test_a_contact_creation_refused_as_existing_uses_the_contact_hubspot_names(
+    hs: FakeHubSpot, adapter: HubSpotAdapter
+) -> None:
+    hs.search_lag_seconds = 5.0
+    existing = hs.add_object("contacts", {"phone": NUMBER}, searchable=False)  # search lags
+    hs.reject_value(
+        "phone",
+        NUMBER,
+        object_type="contacts",
+        status=409,
+        category="CONFLICT",
+        message=f"Contact already exists. Existing ID: {existing}",
+    )
+
+    [result] = adapter.write([sms()])
+
+    assert result.error is None
+    assert result.contact_id == existing
+    assert list(hs.contacts) == [existing]
+
+
 # ---- what else a record is linked to -----------------------------------------------------------
 
 

@@ -318,10 +318,16 @@ def _phone_field(rule: ContactRule, object_type: str) -> str:
 def _existing_id(outcome: Outcome[str]) -> str | None:
     """A create refused because the contact exists (e.g. its email): HubSpot names the id."""
     failure = outcome.call_error
-    if failure is None or failure.status != 409:
+    item = outcome.item_error
+    context: Mapping[str, list[str]]
+    if failure is not None and failure.status == 409:
+        context, message = failure.context, failure.message
+    elif item is not None and item.category in ("CONFLICT", "OBJECT_ALREADY_EXISTS"):
+        context, message = item.context, item.message  # the same refusal, reported per input
+    else:
         return None
-    ids = failure.context.get("id") or []
+    ids = context.get("id") or []
     if ids:
         return str(ids[0])
-    match = _EXISTING_ID.search(failure.message or "")
+    match = _EXISTING_ID.search(message or "")
     return match.group(1) if match else None
