@@ -39,6 +39,7 @@ from connector.crm.hubspot.client import CRM, HubSpotApi
 from connector.crm.hubspot.errors import HubSpotError
 from connector.crm.hubspot.inputs import property_text
 from connector.crm.hubspot.matching import digit_forms, number_chunks, pick_contacts
+from connector.crm.hubspot.refusals import CONFLICT_CATEGORIES
 from connector.crm.ratelimit import Sleep
 
 log = structlog.get_logger(__name__)
@@ -322,7 +323,7 @@ def _existing_id(outcome: Outcome[str]) -> str | None:
     context: Mapping[str, list[str]]
     if failure is not None and failure.status == 409:
         context, message = failure.context, failure.message
-    elif item is not None and item.category in ("CONFLICT", "OBJECT_ALREADY_EXISTS"):
+    elif item is not None and item.category in CONFLICT_CATEGORIES:
         context, message = item.context, item.message  # the same refusal, reported per input
     else:
         return None

@@ -24,7 +24,6 @@ associations inline and falling back on 409 costs one call per 100 records.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -42,6 +41,11 @@ from connector.crm.hubspot.contacts import SEARCH_PAGES_MAX
 from connector.crm.hubspot.errors import HubSpotError
 from connector.crm.hubspot.inputs import associations_of, record_properties
 from connector.crm.hubspot.matching import IN_VALUES_MAX
+from connector.crm.hubspot.refusals import (
+    conflict_on_key,
+    item_conflict_on_key,
+    names_refused_link,
+)
 from connector.crm.ratelimit import Clock
 
 log = structlog.get_logger(__name__)
@@ -53,7 +57,6 @@ UNCERTAIN_MAX = 50_000
 SETUP_HINT = "run `mms-connector mappings setup --crm hubspot`"
 CONFLICT_ROUNDS = 3  # create attempts of one write while other workers create the same keys
 CONFLICT_RETRY_SECONDS = 2.0
-_CONFLICT_CATEGORIES = frozenset({"CONFLICT", "OBJECT_ALREADY_EXISTS"})
 
 
 @dataclass(eq=False)
@@ -328,7 +331,7 @@ class RecordWriter:
             budget=budget,
             writes=True,
             culprits=_stale_link_records,
-            whole=(lambda failure: _conflict_on_key(failure, key_field)) if unique else None,
+            whole=(lambda failure: conflict_on_key(failure, key_field)) if unique else None,
         )
         conflicts: list[Pending] = []
         for outcome in outcomes:
@@ -455,51 +458,21 @@ def _not_found(outcome: Outcome[Pending]) -> bool:
     return outcome.call_error is not None and outcome.call_error.status == 404
 
 
-def _conflict_on_key(failure: HubSpotError, key_field: str) -> bool:
-    """A 409 about the record's key: one of the records exists. A 409 that names another
-    property (a unique field of the mapping) is about the data, and is split like a 400."""
-    if failure.status != 409 and failure.category not in _CONFLICT_CATEGORIES:
-        return False
-    named = failure.context.get("propertyName") or failure.context.get("in") or []
-    return not named or key_field in named
-
-
 def _conflicts(outcome: Outcome[Pending], key_field: str) -> bool:
     if outcome.call_error is not None:
-        return _conflict_on_key(outcome.call_error, key_field)
-    error = outcome.item_error
-    if error is None or error.category not in _CONFLICT_CATEGORIES:
-        return False
-    named = error.context.get("propertyName") or []
-    return not named or key_field in named
-
-
-def _refused_association(failure: HubSpotError) -> set[str] | None:
-    """The ids a create refused for invalid associations names (None: not such a refusal)."""
-    if failure.status != 400 or "association" not in failure.message.lower():
-        return None
-    return set(failure.context.get("ids", [])) | set(failure.context.get("id", []))
+        return conflict_on_key(outcome.call_error, key_field)
+    return outcome.item_error is not None and item_conflict_on_key(outcome.item_error, key_field)
 
 
 def _about_contact(failure: HubSpotError, item: Pending) -> bool:
     """Whether a refused create names the record's contact among invalid associations."""
-    named = _refused_association(failure)
-    if item.contact is None or named is None:
-        return False
-    return item.contact.crm_id in named or _mentions(failure.message, item.contact.crm_id)
+    return item.contact is not None and names_refused_link(failure, item.contact.crm_id)
 
 
 def _about_links(failure: HubSpotError, item: Pending) -> bool:
     """Whether a refused create names one of the record's company or deals (deleted or merged
     since the contact's associations were cached)."""
-    named = _refused_association(failure)
-    if named is None:
-        return False
-    return any(i in named or _mentions(failure.message, i) for _, i in item.links)
-
-
-def _mentions(message: str, object_id: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(object_id)}(?!\w)", message) is not None
+    return any(names_refused_link(failure, i) for _, i in item.links)
 
 
 def _stale_link_records(failure: HubSpotError, chunk: list[Pending]) -> list[Pending]:
