@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 CHUNK_BYTES = 64 * 1024
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class MediaStore(Protocol):
 
 def check_hash(content_hash: str) -> str:
     """A hash that is safe to turn into a path: 64 lowercase hex digits, nothing else."""
-    if not _HASH.match(content_hash):
+    if not _HASH.fullmatch(content_hash):
         raise ValueError("not a SHA-256 hex digest")
     return content_hash
 
