@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         default=None, description="Signs media and page links; generated under DATA_DIR if unset."
     )
     media_retention_days: int = Field(default=183, ge=1)
+    media_download_timeout_seconds: float = Field(
+        default=45.0, gt=0, description="One received medium's whole download; <= 3/4 lease."
+    )
     allow_private_media_urls: bool = False
     log_level: str = "INFO"
     frame_ancestors: str | None = Field(
