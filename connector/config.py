@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     media_download_timeout_seconds: float = Field(
         default=45.0, gt=0, description="One received medium's whole download; <= 3/4 lease."
     )
+    max_media_per_message: int = Field(
+        default=50, ge=1, description="Media kept of one received message; the rest unavailable."
+    )
+    max_zip_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Media in one zip; the rest are listed."
+    )
     allow_private_media_urls: bool = False
     log_level: str = "INFO"
     frame_ancestors: str | None = Field(
