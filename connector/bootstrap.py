@@ -6,7 +6,10 @@ which database, which CRMs and which providers a process talks to.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from connector.config import Settings, load_settings
+from connector.config import ConfigError, Settings, load_settings, weak_secret
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
@@ -26,6 +29,7 @@ from connector.store import migrate
 from connector.store.conversations import CAPTURE_MEDIA, SYNC_CRM
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
+from connector.store.files import private_folder
 from connector.store.queue import Job
 from connector.sync.crm_sync import CrmSync
 from connector.sync.outbound import SEND_MESSAGE, SendJob
@@ -71,7 +75,7 @@ class Connector:
     @cached_property
     def media_store(self) -> MediaStore:
         """Where media are kept: files under DATA_DIR (a test or replica may assign another)."""
-        return FilesystemMediaStore(self.settings.media_dir)
+        return FilesystemMediaStore(private_folder(self.settings.media_dir, tighten=True))
 
     @cached_property
     def registry(self) -> MappingRegistry:
@@ -123,21 +127,41 @@ class Connector:
         self.database.dispose()
 
 
+class SecretKeyError(ConfigError):
+    """The generated key file cannot be used; the message says what to do."""
+
+
 def load_secret(settings: Settings) -> bytes:
-    """The key that signs links: configured, or generated once and kept under the data folder."""
+    """The key that signs links: configured, or generated once and kept under the data folder.
+
+    Several processes may start at once on one data folder: each writes a candidate to a
+    temporary file of its own (0600), then links it to `secret.key`, which only the first
+    succeeds at; the others read the winner's. The file appears whole or not at all, so no
+    process ever reads a partial or empty key.
+    """
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
-    path = Path(settings.data_dir) / "secret.key"
+    folder = private_folder(Path(settings.data_dir), tighten=True)
+    path = folder / "secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        candidate = secrets.token_urlsafe(48)
+        handle, candidate = tempfile.mkstemp(dir=folder, prefix=".secret.key.")  # 0600
         try:
-            with path.open("x", encoding="utf-8") as handle:
-                handle.write(candidate)
-            path.chmod(0o600)
-        except FileExistsError:
-            pass  # another process of this deployment wrote it first: use theirs
-    return path.read_text(encoding="utf-8").strip().encode()
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(secrets.token_urlsafe(48))
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):  # another process won: use its key
+                os.link(candidate, path)
+        finally:
+            os.unlink(candidate)
+    key = path.read_text(encoding="utf-8").strip()
+    problem = weak_secret(key)
+    if problem:
+        raise SecretKeyError(
+            f"{path} {problem}: set CONNECTOR_SECRET_KEY, or delete the file to generate a new "
+            "key (links already written into CRM records then stop working)"
+        )
+    return key.encode()
 
 
 def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> Connector:

@@ -18,6 +18,10 @@ from connector.core.policy import MmsPolicy, policy_for
 from connector.providers.cloudtalk import CloudTalkFieldMap
 
 ENV_PREFIX = "CONNECTOR_"
+MIN_SECRET_BYTES = 32
+# Words of the placeholders that example files and guides ship; a key containing one was copied,
+# not generated.
+_PLACEHOLDER_WORDS = ("changeme", "replaceme", "placeholder", "example", "yoursecret", "secretkey")
 
 
 class ConfigError(ValueError):
@@ -46,6 +50,15 @@ class Settings(BaseSettings):
         default=None, description="Signs media and page links; generated under DATA_DIR if unset."
     )
     media_retention_days: int = Field(default=183, ge=1)
+    media_download_timeout_seconds: float = Field(
+        default=45.0, gt=0, description="One received medium's whole download; <= 3/4 lease."
+    )
+    max_media_per_message: int = Field(
+        default=50, ge=1, description="Media kept of one received message; the rest unavailable."
+    )
+    max_zip_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Media in one zip; the rest are listed."
+    )
     allow_private_media_urls: bool = False
     log_level: str = "INFO"
     frame_ancestors: str | None = Field(
@@ -124,6 +137,19 @@ class Settings(BaseSettings):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = weak_secret(value.get_secret_value())
+            if problem:
+                raise ValueError(
+                    f"{problem}; unset it to have one generated under DATA_DIR, or set "
+                    f"{MIN_SECRET_BYTES}+ random bytes, e.g. the output of "
+                    '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+                )
+        return value
+
     @field_validator("aircall_policy", "cloudtalk_policy")
     @classmethod
     def _check_policy(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -186,6 +212,24 @@ class Settings(BaseSettings):
         )
 
 
+def weak_secret(value: str) -> str | None:
+    """Why `value` cannot protect anything (empty, short, a placeholder), or None.
+
+    Anyone who knows a signing key can forge links, so a value copied from an example file is
+    as good as none; the reason never repeats the value.
+    """
+    if not value.strip():
+        return "is empty"
+    if len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    if any(word in letters for word in _PLACEHOLDER_WORDS):
+        return "is a placeholder"
+    if len(set(value)) < 8:
+        return "is not random (too few distinct characters)"
+    return None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, or a `ConfigError` naming each bad variable."""
     try:
@@ -204,6 +248,11 @@ def _describe_undecodable(exc: SettingsError) -> str:
     return f"invalid configuration:\n  {variable}: cannot be decoded{cause}"
 
 
+_SECRET_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+)
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
@@ -212,6 +261,8 @@ def _describe(exc: ValidationError) -> str:
         detail = ".".join(location[1:])
         where = f"{variable} ({detail})" if detail else variable
         given = error.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        secret = location and location[0] in _SECRET_FIELDS
+        hidden = secret or isinstance(given, dict) or given is None
+        shown = "" if hidden else f" (got {given!r})"
         lines.append(f"{where}: {error['msg']}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,61 @@ def test_the_environment_wins_over_the_dot_env_file(monkeypatch: pytest.MonkeyPa
 
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+GENERATED_KEY = "Jq7vX2mR9tLw4bN8cZ1yHs6pK3dF0gAeUoYi5WxQ"  # 40 random characters
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param("", "is empty", id="empty"),
+        pytest.param("   ", "is empty", id="blank"),
+        pytest.param("change-me", "shorter than 32 bytes", id="the old example value"),
+        pytest.param(GENERATED_KEY[:31], "shorter than 32 bytes", id="31 bytes"),
+        pytest.param("change-me-to-a-long-random-string-0123", "placeholder", id="placeholder"),
+        pytest.param("REPLACE_ME_WITH_32_RANDOM_BYTES_PLEASE", "placeholder", id="replace me"),
+        pytest.param("x" * 64, "not random", id="one character"),
+    ],
+)
+def test_a_weak_secret_key_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, raw: str, reason: str
+):
+    monkeypatch.setenv("CONNECTOR_SECRET_KEY", raw)
+    with pytest.raises(ConfigError, match="CONNECTOR_SECRET_KEY") as excinfo:
+        load_settings()
+    message = str(excinfo.value)
+    assert reason in message
+    assert "secrets.token_urlsafe" in message  # says how to make a good one
+    if raw.strip():
+        assert raw not in message  # the value itself is never echoed
+
+
+def test_a_random_secret_key_of_32_bytes_or_more_is_accepted(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CONNECTOR_SECRET_KEY", GENERATED_KEY[:32])
+    assert load_settings().secret_key is not None
+
+
+def test_an_unset_secret_key_is_generated_later_not_refused():
+    assert load_settings().secret_key is None
+
+
+@pytest.mark.parametrize("raw", ["", "change-me"])
+def test_the_server_refuses_to_start_with_a_weak_secret_key(tmp_path: Path, raw: str):
+    """From outside: `mms-connector serve` exits with the variable named, before listening."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("CONNECTOR_")
+    }
+    environment |= {"CONNECTOR_SECRET_KEY": raw, "CONNECTOR_DATA_DIR": str(tmp_path / "var")}
+    finished = subprocess.run(
+        [str(Path(sys.executable).with_name("mms-connector")), "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert "CONNECTOR_SECRET_KEY" in finished.stderr
+    assert not (tmp_path / "var" / "connector.db").exists()

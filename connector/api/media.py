@@ -93,7 +93,10 @@ def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> S
     response_class=StreamingResponse,
 )
 def message_media_zip(message_id: int, connector: ConnectorDep) -> StreamingResponse:
-    return _zip(archive.message_archive(connector.database, message_id), connector, "message")
+    found = archive.message_archive(
+        connector.database, message_id, max_bytes=connector.settings.max_zip_bytes
+    )
+    return _zip(found, connector, "message")
 
 
 @router.get(
@@ -103,4 +106,7 @@ def message_media_zip(message_id: int, connector: ConnectorDep) -> StreamingResp
     response_class=StreamingResponse,
 )
 def thread_media_zip(thread_id: int, connector: ConnectorDep) -> StreamingResponse:
-    return _zip(archive.thread_archive(connector.database, thread_id), connector, "thread")
+    found = archive.thread_archive(
+        connector.database, thread_id, max_bytes=connector.settings.max_zip_bytes
+    )
+    return _zip(found, connector, "thread")

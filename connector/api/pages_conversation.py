@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import anyio
@@ -280,7 +281,12 @@ async def conversation_zip(token: str, connector: ConnectorDep) -> Response:
     found = None
     if thread_id is not None:
         found = await anyio.to_thread.run_sync(
-            archive.thread_archive, connector.database, thread_id
+            partial(
+                archive.thread_archive,
+                connector.database,
+                thread_id,
+                max_bytes=connector.settings.max_zip_bytes,
+            )
         )
     if found is None:
         return PlainTextResponse("no such conversation", status_code=status.HTTP_404_NOT_FOUND)

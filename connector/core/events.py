@@ -7,7 +7,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from connector.core.model import DeliveryStatus, Message, Provider
+from connector.core.model import Attachment, DeliveryStatus, Message, Provider
+
+# Real MMS carry at most ten files; a webhook listing more than this is broken or hostile, and
+# each medium kept costs a download job. The rest are recorded, unavailable, with the reason.
+DEFAULT_MAX_MEDIA_PER_MESSAGE = 50
 
 
 class EventKind(enum.StrEnum):
@@ -34,6 +38,26 @@ class ProviderEvent(BaseModel):
     provider_message_id: str | None = None
     status: DeliveryStatus | None = None
     ignored_reason: str | None = None
+
+
+def over_media_limit(limit: int) -> str:
+    """Why a medium past the per-message limit was not kept (stored as its error)."""
+    return f"not kept: a message keeps at most {limit} media (CONNECTOR_MAX_MEDIA_PER_MESSAGE)"
+
+
+def limit_media(event: ProviderEvent, limit: int) -> ProviderEvent:
+    """`event` with at most `limit` media to capture; the others listed without their URL, so
+    they are unavailable from the start and no job is ever made for them."""
+    message = event.message
+    if message is None or len(message.attachments) <= limit:
+        return event
+    reason = over_media_limit(limit)
+    left_out = tuple(
+        Attachment(name=extra.name, declared_type=extra.declared_type, error=reason)
+        for extra in message.attachments[limit:]
+    )
+    capped = message.model_copy(update={"attachments": message.attachments[:limit] + left_out})
+    return event.model_copy(update={"message": capped})
 
 
 class WebhookRejected(Exception):

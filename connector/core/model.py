@@ -98,13 +98,17 @@ class Line(_Frozen):
 
 
 class Attachment(_Frozen):
-    """One medium of a message; `sniffed_type` is what its bytes are, the only type we trust."""
+    """One medium of a message; `sniffed_type` is what its bytes are, the only type we trust.
+
+    Without a `source_url` there is nothing to capture: the medium is unavailable from the
+    start, and `error` says why when the connector knows."""
 
     name: str
     declared_type: str | None = None
     sniffed_type: str | None = None
     size: int | None = Field(default=None, ge=0)
     source_url: str | None = None
+    error: str | None = None
 
 
 class Thread(_Frozen):

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from connector.mapping.errors import MappingError, Problem
 from connector.mapping.model import CrmMapping, LineBook, MappingSet
+from connector.mapping.sandbox import MappingEnvironment
 from connector.mapping.schema import (
     MAPPING_FILE_MODELS,
     Crm,
@@ -27,12 +28,7 @@ from connector.mapping.schema import (
     describe_value,
 )
 from connector.mapping.source import PathPart, SourceMap, read_yaml
-from connector.mapping.templates import (
-    FieldTemplate,
-    MappingEnvironment,
-    compile_field,
-    make_environment,
-)
+from connector.mapping.templates import FieldTemplate, compile_field, make_environment
 
 LINES_FILE = "lines.yaml"
 CRM_FILES: dict[Crm, str] = {Crm.HUBSPOT: "hubspot.yaml", Crm.SALESFORCE: "salesforce.yaml"}

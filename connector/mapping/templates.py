@@ -17,10 +17,10 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.meta import find_undeclared_variables
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 from connector.mapping.errors import Problem, RenderError
+from connector.mapping.sandbox import MappingEnvironment, TemplateLimitExceeded, guard, render
 from connector.mapping.schema import FieldValue
 from connector.mapping.source import PathPart, format_path
 
@@ -44,8 +44,6 @@ CONTEXT_KEYS: frozenset[str] = frozenset(
 )
 
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
-MAX_REPEAT = 100_000  # characters or items `*` may build
-MAX_EXPONENT = 64
 ELLIPSIS = "…"
 
 _FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
@@ -54,25 +52,6 @@ _FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
     nodes.FromImport,
     nodes.Extends,
 )
-
-
-class MappingEnvironment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with `*` and `**` bounded so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, (str, list, tuple))
-                    and isinstance(times, int)
-                    and len(seq) * times > MAX_REPEAT
-                ):
-                    raise SecurityError(f"repetition beyond {MAX_REPEAT} items is not allowed")
-        return super().call_binop(context, operator, left, right)
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -176,7 +155,7 @@ class FieldTemplate:
         if self.template is None:
             return self.literal
         try:
-            return self.template.render(data)
+            return render(self.template, data)
         except Exception as exc:  # any failure of an admin's template is the mapping's fault
             raise RenderError(self._problem(exc)) from exc
 
@@ -184,6 +163,8 @@ class FieldTemplate:
         line = _template_line(exc)
         if isinstance(exc, UndefinedError):
             reason = f"undefined value: {exc.message}"
+        elif isinstance(exc, TemplateLimitExceeded):
+            reason = f"over a limit: {exc}"
         elif isinstance(exc, SecurityError):
             reason = f"not allowed in templates: {exc}"
         else:
@@ -232,5 +213,5 @@ def compile_field(
         )
     if problems:
         return field, problems
-    compiled = env.from_string(ast)
+    compiled = env.from_string(guard(ast))
     return FieldTemplate(target, file, tuple(path), value_line, template=compiled), []

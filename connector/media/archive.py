@@ -3,6 +3,11 @@
 The archive is written by `zipfile` into a sink that the response drains after every chunk, so
 memory stays at one chunk whatever the total; nothing is ever written to disk either. A medium
 that cannot be included gets a line in `MANIFEST.txt` with the rule's text instead.
+
+A zip holds at most `CONNECTOR_MAX_ZIP_BYTES` of media: the conversation link that serves it
+needs no bearer token, so its size must not be whatever a sender chose to send. Media past the
+cap are left out in order, each with a manifest line saying so: the person still gets a zip
+(the conversation's earliest media), and knows what to open one by one.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Connection, select
@@ -33,6 +38,7 @@ class ArchiveEntry:
     content_hash: str | None
     modified: datetime
     notice: str | None
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,22 +67,54 @@ class _Sink(io.RawIOBase):
         return data
 
 
-def message_archive(database: Database, message_id: int) -> Archive | None:
+def over_zip_limit(max_bytes: int) -> str:
+    """The manifest line of a medium left out because the zip was full."""
+    return (
+        f"left out: a zip holds at most {_megabytes(max_bytes)} of media "
+        "(CONNECTOR_MAX_ZIP_BYTES); open this medium from the conversation"
+    )
+
+
+def message_archive(
+    database: Database, message_id: int, *, max_bytes: int | None = None
+) -> Archive | None:
     """The archive of one message, or None when there is no such message."""
     with database.read() as conn:
         if conn.execute(select(messages.c.id).where(messages.c.id == message_id)).first() is None:
             return None
         entries = _entries(conn, messages.c.id == message_id, folders=False)
-    return Archive(filename=f"message-{message_id}-media.zip", entries=entries)
+    return Archive(filename=f"message-{message_id}-media.zip", entries=_capped(entries, max_bytes))
 
 
-def thread_archive(database: Database, thread_id: int) -> Archive | None:
+def thread_archive(
+    database: Database, thread_id: int, *, max_bytes: int | None = None
+) -> Archive | None:
     """The archive of a whole conversation, one folder per message, or None when unknown."""
     with database.read() as conn:
         if conn.execute(select(threads.c.id).where(threads.c.id == thread_id)).first() is None:
             return None
         entries = _entries(conn, messages.c.thread_id == thread_id, folders=True)
-    return Archive(filename=f"thread-{thread_id}-media.zip", entries=entries)
+    return Archive(filename=f"thread-{thread_id}-media.zip", entries=_capped(entries, max_bytes))
+
+
+def _capped(entries: list[ArchiveEntry], max_bytes: int | None) -> list[ArchiveEntry]:
+    """The entries in order while their media fit in `max_bytes`; the rest as manifest lines."""
+    if max_bytes is None:
+        return entries
+    total = 0
+    kept = []
+    for entry in entries:
+        if entry.content_hash is not None:
+            if total + entry.size > max_bytes:
+                entry = replace(entry, content_hash=None, notice=over_zip_limit(max_bytes))
+            else:
+                total += entry.size
+        kept.append(entry)
+    return kept
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / (1024 * 1024):,.0f} MB" if count >= 1024 * 1024 else f"{count:,} bytes"
 
 
 def _entries(conn: Connection, which: ColumnElement[bool], *, folders: bool) -> list[ArchiveEntry]:
@@ -89,6 +127,7 @@ def _entries(conn: Connection, which: ColumnElement[bool], *, folders: bool) -> 
             attachments.c.declared_type,
             attachments.c.state,
             attachments.c.content_hash,
+            attachments.c.size,
             messages.c.sent_at,
         )
         .join(messages, messages.c.id == attachments.c.message_id)
@@ -115,6 +154,7 @@ def _entries(conn: Connection, which: ColumnElement[bool], *, folders: bool) -> 
                 content_hash=row.content_hash if stored else None,
                 modified=sent_at,
                 notice=notice,
+                size=row.size or 0,
             )
         )
     return entries

@@ -21,7 +21,7 @@ from connector.core import catalogue
 from connector.core.errors import Permanent, Transient
 from connector.core.model import Direction, Line, Provider
 from connector.core.rules import AttachmentVerdict, Candidate, validate
-from connector.media.fetch import DEFAULT_DEADLINE_SECONDS, MediaFetcher, MediaNotFound
+from connector.media.fetch import MediaFetcher, MediaNotFound
 from connector.media.staging import CAP_MARGIN_BYTES, Spool, SpoolOverflow
 from connector.media.store import MediaStore
 from connector.store.conversations import AttachmentState
@@ -50,6 +50,13 @@ class PendingCapture:
     received_at: datetime
 
 
+def capture_deadline(settings: Settings) -> float:
+    """Seconds one capture may spend downloading, connect to last byte: the operator's setting,
+    but always well inside the job's lease, or another worker would take the job (and start
+    the same stuck download) while this one still waits."""
+    return min(settings.media_download_timeout_seconds, settings.job_lease_seconds * 0.75)
+
+
 def download_cap(settings: Settings, provider: Provider) -> int:
     """The most bytes read of one medium: the policy's largest file plus the margin."""
     return settings.policy(provider).largest_file_bytes + CAP_MARGIN_BYTES
@@ -73,8 +80,7 @@ class MediaCapture:
         self.settings = settings
         self.fetcher = fetcher or MediaFetcher(
             allow_private=settings.allow_private_media_urls,
-            # Finish well inside the job's lease, or another worker would start the same download.
-            deadline_seconds=min(DEFAULT_DEADLINE_SECONDS, settings.job_lease_seconds * 0.75),
+            deadline_seconds=capture_deadline(settings),
         )
         self.spool_dir: Path = settings.data_dir / "spool"
         self.not_found_grace = not_found_grace

@@ -6,8 +6,10 @@ check runs once more inside the connection itself, on the address actually diall
 answer that changes between the check and the connection (rebinding) gains nothing.
 `CONNECTOR_ALLOW_PRIVATE_MEDIA_URLS` turns all of this off for tests and local demos.
 
-The body is streamed into a `Spool` with a byte cap, connect/read timeouts and an overall
-deadline, so a huge or trickling answer costs bounded memory and time.
+The body is streamed into a `Spool` with a byte cap counted on the decoded bytes
+(`connector.media.decoding`), and the whole download (connect, TLS, headers, redirects, body)
+ends by one deadline (`connector.media.deadline`), so a huge, compressed or trickling answer
+costs bounded memory and time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import httpx
 
 from connector.core.errors import Permanent, Transient
 from connector.core.sniff import SNIFF_BYTES
+from connector.media.deadline import DeadlineBackend, deadline, deadline_passed
+from connector.media.decoding import decoded
 from connector.media.staging import Spool, SpoolOverflow
 
 Resolver = Callable[[str, int], Sequence[str]]
@@ -122,7 +126,7 @@ def check_url(url: httpx.URL, *, allow_private: bool, resolver: Resolver) -> Non
     public_addresses(url.host, url.port or 443, resolver)
 
 
-class _PublicOnlyBackend(httpcore.SyncBackend):
+class _PublicOnlyBackend(DeadlineBackend):
     """Dials only an address that was checked public in the same call: no DNS rebinding."""
 
     def __init__(self, resolver: Resolver) -> None:
@@ -150,10 +154,12 @@ class _PublicOnlyBackend(httpcore.SyncBackend):
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with the public-only dialler; no proxy (a proxy would dial for us)."""
+    """httpx's transport with our dialler (deadline-bound, and public-only unless private
+    addresses are allowed); no proxy (a proxy would dial for us)."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver | None) -> None:
         super().__init__(trust_env=False)
+        backend = DeadlineBackend() if resolver is None else _PublicOnlyBackend(resolver)
         # httpx takes no network backend, so the pool is rebuilt with ours; TLS still checks the
         # certificate against the URL's host name (httpcore passes it as server_hostname).
         self._pool = httpcore.ConnectionPool(
@@ -161,7 +167,7 @@ class GuardedTransport(httpx.HTTPTransport):
             max_connections=20,
             max_keepalive_connections=10,
             keepalive_expiry=5.0,
-            network_backend=_PublicOnlyBackend(resolver),
+            network_backend=backend,
         )
 
 
@@ -183,11 +189,7 @@ class MediaFetcher:
         self.deadline_seconds = deadline_seconds
         self.max_redirects = max_redirects
         if transport is None:
-            transport = (
-                httpx.HTTPTransport(trust_env=False)
-                if allow_private
-                else GuardedTransport(resolver)
-            )
+            transport = GuardedTransport(None if allow_private else resolver)
         self._client = httpx.Client(
             transport=transport,
             timeout=timeout,
@@ -199,41 +201,54 @@ class MediaFetcher:
     def close(self) -> None:
         self._client.close()
 
-    def download(self, url: str, spool: Spool) -> Downloaded:
-        """Write the medium at `url` into `spool`.
+    def download(self, url: str, spool: Spool, *, until: float | None = None) -> Downloaded:
+        """Write the medium at `url` into `spool`, all of it by `until` (`time.monotonic()`
+        seconds; `deadline_seconds` from now by default).
 
-        Raises `UnsafeMediaUrl`, `MediaNotFound`, `Transient` (worth another try), `Permanent`,
-        or the spool's `SpoolOverflow` once the body passes the cap (reading stops there).
+        Raises `UnsafeMediaUrl`, `MediaNotFound`, `Transient` (worth another try: a timeout,
+        the deadline), `Permanent`, or the spool's `SpoolOverflow` once the decoded body passes
+        the cap (reading stops there).
         """
-        deadline = time.monotonic() + self.deadline_seconds
-        response = self._open(url)
+        started = time.monotonic()
+        until = started + self.deadline_seconds if until is None else until
+        seconds = max(0.0, until - started)
+        with deadline(until):
+            try:
+                response = self._open(url)
+            except Transient:
+                if deadline_passed():
+                    raise _too_long(httpx.URL(url).host, seconds) from None
+                raise
+            try:
+                return self._read(response, spool, until, seconds)
+            finally:
+                response.close()
+
+    def _read(
+        self, response: httpx.Response, spool: Spool, until: float, seconds: float
+    ) -> Downloaded:
+        host = response.url.host
+        length = _content_length(response)
+        declared_too_big = length is not None and length > spool.cap
         try:
-            length = _content_length(response)
-            declared_too_big = length is not None and length > spool.cap
-            for chunk in response.iter_bytes():
+            body = decoded(response.headers.get("content-encoding"), response.iter_raw())
+            for chunk in body:
                 spool.write(chunk)
                 if declared_too_big and len(spool.head) >= SNIFF_BYTES:
                     # Announced over the cap: the head is enough for the verdict, stop here.
                     raise SpoolOverflow(length or 0, spool.cap)
-                if time.monotonic() > deadline:
-                    raise Transient(
-                        f"the download from {response.url.host} took over "
-                        f"{self.deadline_seconds:.0f} s"
-                    )
+                if time.monotonic() > until:
+                    raise _too_long(host, seconds)
         except httpx.TimeoutException:
-            raise Transient(f"the download from {response.url.host} timed out") from None
-        except httpx.DecodingError:
-            raise Permanent(f"the body from {response.url.host} cannot be decoded") from None
+            if deadline_passed():
+                raise _too_long(host, seconds) from None
+            raise Transient(f"the download from {host} timed out") from None
         except httpx.TransportError as exc:
-            raise Transient(
-                f"the download from {response.url.host} failed: {type(exc).__name__}"
-            ) from None
-        finally:
-            response.close()
+            raise Transient(f"the download from {host} failed: {type(exc).__name__}") from None
         return Downloaded(
             content_type=response.headers.get("content-type"),
             content_length=length,
-            host=response.url.host,
+            host=host,
         )
 
     def _open(self, url: str) -> httpx.Response:
@@ -266,6 +281,10 @@ class MediaFetcher:
             raise Transient(f"the media host {url.host} timed out") from None
         except httpx.TransportError as exc:
             raise Transient(f"the media host {url.host} failed: {type(exc).__name__}") from None
+
+
+def _too_long(host: str, seconds: float) -> Transient:
+    return Transient(f"the download from {host} took over {seconds:.0f} s")
 
 
 def _status_error(response: httpx.Response) -> Exception:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 _DOMAIN = b"mms-connector/media-link/v1\x00"
 _SIGNATURE_BYTES = 18  # 144 bits: unguessable, and a multiple of 3 so base64 has no padding
-_TOKEN = re.compile(r"^([aut])([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{24})$")
+# Matched whole (`fullmatch`): `$` would also accept a trailing newline, a second spelling.
+_TOKEN = re.compile(r"([aut])([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{24})")
 
 
 class LinkKind(enum.StrEnum):
@@ -48,7 +49,7 @@ def sign(secret: bytes, kind: LinkKind, item_id: int) -> str:
 
 def verify(secret: bytes, token: str) -> LinkTarget | None:
     """What `token` points at, or None when it is malformed or its signature does not match."""
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         return None
     kind, item_id = LinkKind(match.group(1)), int(match.group(2))

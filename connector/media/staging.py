@@ -15,6 +15,7 @@ from typing import IO
 
 from connector.core.sniff import SNIFF_BYTES
 from connector.media.store import CHUNK_BYTES
+from connector.store.files import private_folder
 
 # A file may pass the policy's largest size by this much before reading stops, so the rules
 # (not the reader) judge a file that is just over a limit, and say so in the limit's words.
@@ -34,7 +35,7 @@ class Spool:
     """An anonymous temporary file (gone with the process if it dies) plus its size and head."""
 
     def __init__(self, directory: Path, cap: int) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)
         self.cap = cap
         self.size = 0
         self._head = bytearray()

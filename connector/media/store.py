@@ -19,8 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from connector.store.files import private_folder
+
 CHUNK_BYTES = 64 * 1024
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class MediaStore(Protocol):
 
 def check_hash(content_hash: str) -> str:
     """A hash that is safe to turn into a path: 64 lowercase hex digits, nothing else."""
-    if not _HASH.match(content_hash):
+    if not _HASH.fullmatch(content_hash):
         raise ValueError("not a SHA-256 hex digest")
     return content_hash
 
@@ -84,7 +86,7 @@ class FilesystemMediaStore:
         return self.root / content_hash[:2] / content_hash[2:4] / content_hash
 
     def put(self, chunks: Iterable[bytes]) -> Blob:
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        private_folder(self._tmp)
         digest = hashlib.sha256()
         size = 0
         handle = tempfile.NamedTemporaryFile(dir=self._tmp, delete=False)  # noqa: SIM115
@@ -98,7 +100,7 @@ class FilesystemMediaStore:
                 os.fsync(handle.fileno())
             content_hash = digest.hexdigest()
             target = self._path(content_hash)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(target.parent)
             if target.exists():
                 # Same content, same bytes: keep the blob, but mark it freshly written so a
                 # retention sweep running now does not take it from the capture that needs it.

@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.core.events import EventKind, MalformedEvent, ProviderEvent, WebhookRejected
+from connector.core.events import (
+    DEFAULT_MAX_MEDIA_PER_MESSAGE,
+    EventKind,
+    MalformedEvent,
+    ProviderEvent,
+    WebhookRejected,
+    limit_media,
+)
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
     attachment_name,
@@ -75,8 +82,15 @@ def verify(payload: Mapping[str, Any], expected_token: str) -> None:
         raise WebhookRejected("token is wrong")
 
 
-def parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
-    """The core event an (already verified) Aircall webhook body stands for."""
+def parse_event(
+    payload: Mapping[str, Any], *, max_media: int = DEFAULT_MAX_MEDIA_PER_MESSAGE
+) -> ProviderEvent:
+    """The core event an (already verified) Aircall webhook body stands for; media past
+    `max_media` are listed as not kept."""
+    return limit_media(_parse_event(payload), max_media)
+
+
+def _parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
     envelope = read_mapping(payload, "payload")
     event = read_str(envelope.get("event"), "event")
     occurred_at = read_instant(envelope.get("timestamp"), "timestamp")

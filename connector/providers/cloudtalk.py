@@ -29,7 +29,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.core.events import EventKind, MalformedEvent, ProviderEvent, WebhookRejected
+from connector.core.events import (
+    DEFAULT_MAX_MEDIA_PER_MESSAGE,
+    EventKind,
+    MalformedEvent,
+    ProviderEvent,
+    WebhookRejected,
+    limit_media,
+)
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
     attachment_name,
@@ -119,13 +126,21 @@ def verify(headers: Mapping[str, str], expected_secret: str) -> None:
 
 
 def parse_event(
-    payload: Mapping[str, Any], field_map: CloudTalkFieldMap = DEFAULT_FIELD_MAP
+    payload: Mapping[str, Any],
+    field_map: CloudTalkFieldMap = DEFAULT_FIELD_MAP,
+    *,
+    max_media: int = DEFAULT_MAX_MEDIA_PER_MESSAGE,
 ) -> ProviderEvent:
-    """The core event an (already verified) CloudTalk workflow body stands for.
+    """The core event an (already verified) CloudTalk workflow body stands for; media past
+    `max_media` are listed as not kept.
 
     Every body comes from a workflow built for the connector, so an event value it does not know
     is a configuration mistake and is refused with its reason rather than ignored.
     """
+    return limit_media(_parse_event(payload, field_map), max_media)
+
+
+def _parse_event(payload: Mapping[str, Any], field_map: CloudTalkFieldMap) -> ProviderEvent:
     body = read_mapping(payload, "payload")
     fields = _Fields(body)
     event = read_str(fields.get(field_map.event), field_map.event)

@@ -313,6 +313,7 @@ def insert_attachments(conn: Connection, message_id: int, message: Message) -> l
                     if attachment.source_url
                     else AttachmentState.UNAVAILABLE
                 ).value,
+                "error": attachment.error,
                 "captured_at": None,
             }
             for position, attachment in enumerate(message.attachments)

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from connector.store.files import private_file, private_folder, tighten_file
+
 
 class Database:
     """An engine plus the one rule SQLite needs: a single writer at a time in this process.
@@ -67,9 +69,15 @@ def normalize_url(url: str) -> str:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
-    path = url.split(":///", 1)[-1] if ":///" in url else ""
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """The database file exists as 0600 before SQLite opens it: SQLite gives its WAL and shared
+    memory files the database file's mode, so all three stay private to this user."""
+    path = url.split(":///", 1)[-1].split("?", 1)[0] if ":///" in url else ""
+    if path and path != ":memory:" and not path.startswith("file:"):
+        database = Path(path)
+        private_folder(database.parent)
+        private_file(database)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_file(database.with_name(database.name + suffix))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

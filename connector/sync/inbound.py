@@ -26,11 +26,13 @@ def authenticate_and_parse(
         if settings.aircall_webhook_token is None:
             raise WebhookRejected("Aircall webhooks are not configured on this connector")
         aircall.verify(payload, settings.aircall_webhook_token.get_secret_value())
-        return aircall.parse_event(payload)
+        return aircall.parse_event(payload, max_media=settings.max_media_per_message)
     if settings.cloudtalk_webhook_secret is None:
         raise WebhookRejected("CloudTalk webhooks are not configured on this connector")
     cloudtalk.verify(headers, settings.cloudtalk_webhook_secret.get_secret_value())
-    return cloudtalk.parse_event(payload, settings.cloudtalk_field_map)
+    return cloudtalk.parse_event(
+        payload, settings.cloudtalk_field_map, max_media=settings.max_media_per_message
+    )
 
 
 def authenticate(

@@ -477,3 +477,13 @@ def test_a_part_without_content_disposition_is_malformed(tmp_path: Path) -> None
                 body(), "multipart/form-data; boundary=B", None, spool_dir=tmp_path, limits=limits
             )
         )
+
+
+@pytest.mark.parametrize("suffix", ["%0A", "%0D%0A", "%20", "%00"])
+def test_a_link_with_anything_after_its_signature_is_gone(
+    client: TestClient, connector: Connector, suffix: str
+) -> None:
+    _, path = captured(connector, "IMG_0042.png", png(), "image/png")
+    assert client.get(path).status_code == 200
+
+    assert_gone(client.get(path + suffix))

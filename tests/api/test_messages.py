@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from connector.api.app import create_app
 from connector.bootstrap import Connector
 from connector.store.tables import attachments, jobs, messages, threads, uploads
+from connector.sync.outbound import media as outbound_media
+from tests.fakes.media_host import HostileMediaHost
 from tests.media.factories import KB, MB, file_bytes, gif, jpeg, pdf, png
 from tests.sync.test_outbound_kit import (
     AIRCALL_LINE,
@@ -623,3 +625,27 @@ def test_the_admins_list_shows_sends_whose_outcome_is_unknown(
     queued = client.post("/v1/messages", json=body(), headers=AUTH).json()
     listed = client.get("/v1/messages?status=queued", headers=AUTH).json()
     assert [m["id"] for m in listed] == [queued["message_id"]]
+
+
+@pytest.mark.timeout(30)
+def test_validate_answers_in_time_when_a_media_host_is_stuck(
+    client: TestClient, connector: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host trickling its headers costs its own medium; the others are judged as usual."""
+    monkeypatch.setattr(outbound_media, "URL_DEADLINE_SECONDS", 1.0)
+    with HostileMediaHost(interval=0.2, trickle_for=120.0) as host:
+        media = [
+            {"url": f"{host.url}/slow-headers.png"},
+            {"url": f"{host.url}/slow-body.png"},
+            {"url": f"{host.url}/image.png"},
+        ]
+        answer = client.post(
+            "/v1/messages/validate", json=body(media=media, on_invalid_media="drop"), headers=AUTH
+        ).json()
+
+    assert [m["ok"] for m in answer["media"]] == [False, False, True]
+    assert [(e["code"], e["index"]) for e in answer["dropped"]] == [
+        ("unknown_error", 0),
+        ("unknown_error", 1),
+    ]
+    assert answer["sendable"] is True

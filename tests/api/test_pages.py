@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import string
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -152,6 +153,8 @@ def _inline_scripts(html: str) -> list[str]:
     [
         ("expired", "This composer link has expired"),
         ("forged", "This composer link is not valid"),
+        ("last character", "This composer link is not valid"),
+        ("newline", "This composer link is not valid"),
         ("", "This composer link is not valid"),
     ],
 )
@@ -162,6 +165,12 @@ def test_an_expired_or_forged_composer_link_gets_a_clear_401_page(
         token = compose_token(connector, now=datetime.now(UTC) - timedelta(hours=2))
     elif token == "forged":
         token = compose_token(connector)[:-4] + "AAAA"
+    elif token == "last character":  # the same signature bytes in another spelling
+        genuine = compose_token(connector)
+        alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+        token = genuine[:-1] + alphabet[alphabet.index(genuine[-1]) ^ 1]
+    elif token == "newline":
+        token = compose_token(connector) + "\n"
     response = client.get("/compose", params={"token": token})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/html")

@@ -76,3 +76,31 @@ def test_the_url_is_the_composer_under_the_public_url() -> None:
     assert compose_url("https://mms.example.com/", "p1.a.b") == (
         "https://mms.example.com/compose?token=p1.a.b"
     )
+
+
+def _spellings_of_last_character(token: str) -> list[str]:
+    """The token with its last base64 character swapped for every other character."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return [token[:-1] + c for c in alphabet if c != token[-1]]
+
+
+def test_exactly_one_spelling_of_a_composer_link_is_valid() -> None:
+    token, _ = sign_compose(SECRET, RECORD, TO, now=NOW)
+    variants = [
+        *_spellings_of_last_character(token),
+        token + "\n",
+        token + "=",
+        token + "%0A",
+        token[:-1] + "\n" + token[-1],
+    ]
+    for variant in variants:
+        with pytest.raises(PageLinkInvalid):
+            verify_compose(SECRET, variant, now=NOW)
+    assert verify_compose(SECRET, token, now=NOW).to == TO
+
+
+def test_exactly_one_spelling_of_a_media_link_is_valid() -> None:
+    token = links.sign(SECRET, links.LinkKind.ATTACHMENT, 42)
+    for variant in [*_spellings_of_last_character(token), token + "\n", "0" + token, " " + token]:
+        assert links.verify(SECRET, variant) is None, repr(variant)
+    assert links.verify(SECRET, token) == links.LinkTarget(links.LinkKind.ATTACHMENT, 42)

@@ -19,13 +19,14 @@ from connector.config import Settings
 from connector.core import catalogue
 from connector.core.errors import Transient
 from connector.core.model import Provider
-from connector.media.capture import MediaCapture
+from connector.media.capture import MediaCapture, capture_deadline
 from connector.media.fetch import MediaFetcher
 from connector.media.status import attachment_links, captures_settled, media_alert
 from connector.media.store import FilesystemMediaStore
 from connector.store.conversations import AttachmentState
 from connector.store.db import Database
 from tests.conftest import make_settings
+from tests.fakes.media_host import HostileMediaHost
 from tests.media.factories import (
     KB,
     MB,
@@ -366,3 +367,40 @@ def test_the_default_fetcher_follows_the_operator_setting(
         capture = MediaCapture(database, FilesystemMediaStore(settings.media_dir), settings)
         assert isinstance(capture.fetcher, MediaFetcher)
         assert capture.fetcher.allow_private is allowed
+
+
+# -- a stuck media host ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_stuck_download_fails_as_transient_within_the_configured_time(
+    database: Database, store: FilesystemMediaStore, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, media_download_timeout_seconds=1)
+    capture = MediaCapture(database, store, settings)
+    with HostileMediaHost(interval=0.2, trickle_for=120.0) as host:
+        _, _, [stuck, fine] = receive(
+            database,
+            [("stuck.png", f"{host.url}/slow-headers.png"), ("fine.png", f"{host.url}/image.png")],
+        )
+
+        with pytest.raises(Transient, match="took over 1 s"):
+            capture(capture_job(stuck))
+        capture(capture_job(fine))
+
+    assert state(database, stuck) is AttachmentState.PENDING  # tried again later
+    assert state(database, fine) is AttachmentState.STORED
+
+
+@pytest.mark.parametrize(
+    ("configured", "lease", "expected"),
+    [(45.0, 60.0, 45.0), (300.0, 60.0, 45.0), (10.0, 60.0, 10.0), (45.0, 20.0, 15.0)],
+)
+def test_a_capture_always_ends_well_inside_its_job_lease(
+    tmp_path: Path, configured: float, lease: float, expected: float
+) -> None:
+    """Otherwise another worker takes the job and starts the same stuck download again."""
+    settings = make_settings(
+        tmp_path, media_download_timeout_seconds=configured, job_lease_seconds=lease
+    )
+    assert capture_deadline(settings) == expected

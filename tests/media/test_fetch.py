@@ -7,16 +7,20 @@ metadata addresses, IPv6 forms of them, DNS names that resolve to them, and redi
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
 from connector.core.errors import Permanent, Transient
+from connector.media.decoding import PIECE_BYTES, decoded
 from connector.media.fetch import MediaFetcher, MediaNotFound, UnsafeMediaUrl, is_public_address
 from connector.media.staging import Spool, SpoolOverflow
+from tests.fakes.media_host import HostileMediaHost
 from tests.media.factories import MB, chunked, guarded_fetcher, png
 
 CAP = 5 * MB + 64 * 1024
@@ -336,3 +340,89 @@ def test_a_refusal_that_retrying_cannot_fix_is_permanent(
         guarded_fetcher().download("https://media.example.com/a.png", spool)
 
     assert not isinstance(caught.value, MediaNotFound)
+
+
+# -- a real misbehaving host over loopback sockets ---------------------------------------------
+
+
+@pytest.fixture
+def media_host() -> Iterator[HostileMediaHost]:
+    with HostileMediaHost(interval=0.2, trickle_for=120.0) as host:
+        yield host
+
+
+def loopback_fetcher(**options: Any) -> MediaFetcher:
+    return MediaFetcher(allow_private=True, **options)
+
+
+def hung_up(host: HostileMediaHost) -> bool:
+    """Whether the host saw every trickling connection closed (polled: the server notices a
+    closed socket on its next write)."""
+    for _ in range(100):
+        if host.open_connections() == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("path", ["/slow-headers.png", "/slow-body.png"])
+def test_a_host_trickling_a_byte_at_a_time_is_given_up_at_the_deadline(
+    media_host: HostileMediaHost, spool: Spool, path: str
+) -> None:
+    """Headers or body, a byte every 0.2 s never trips a read timeout; the deadline ends it."""
+    with pytest.raises(Transient, match="took over 1 s"):
+        loopback_fetcher(deadline_seconds=1.0).download(media_host.url + path, spool)
+
+    assert media_host.sent(path) > 0  # it was trickling, not refused
+    assert hung_up(media_host)
+
+
+@pytest.mark.timeout(30)
+def test_one_deadline_covers_every_hop_of_a_download(
+    media_host: HostileMediaHost, spool: Spool
+) -> None:
+    """The caller's deadline is absolute: time spent before (other media) counts against it."""
+    fetcher = loopback_fetcher(deadline_seconds=600.0)
+    with pytest.raises(Transient, match="took over"):
+        fetcher.download(media_host.url + "/slow-headers.png", spool, until=time.monotonic() + 1.0)
+    assert hung_up(media_host)
+
+
+def test_a_deflate_bomb_is_cut_off_at_the_cap_on_its_decoded_bytes(
+    media_host: HostileMediaHost, tmp_path: Path
+) -> None:
+    cap = 5 * MB
+    tracemalloc.start()
+    try:
+        with Spool(tmp_path / "spool", cap) as capped, pytest.raises(SpoolOverflow) as caught:
+            loopback_fetcher().download(media_host.url + "/bomb.png", capped)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert len(media_host.bomb) < 300 * 1024  # what travelled: a few hundred KB...
+    assert caught.value.size <= cap + PIECE_BYTES  # ...inflated no further than the cap
+    assert peak < 8 * MB  # and never held in memory at once (64 MB once fully inflated)
+
+
+def test_a_gzip_encoded_medium_is_stored_decoded(
+    media_host: HostileMediaHost, spool: Spool
+) -> None:
+    downloaded = loopback_fetcher().download(media_host.url + "/gzip.png", spool)
+
+    assert spooled(spool) == media_host.image
+    assert downloaded.content_type == "image/png"
+
+
+def test_an_encoding_the_connector_cannot_read_is_refused_for_good(
+    media_host: HostileMediaHost, spool: Spool
+) -> None:
+    with pytest.raises(Permanent, match="does not read: br"):
+        loopback_fetcher().download(media_host.url + "/br.png", spool)
+
+
+@pytest.mark.parametrize("header", ["deflate, gzip, gzip", "compress", "zstd"])
+def test_too_many_or_unknown_encodings_are_refused(header: str) -> None:
+    with pytest.raises(Permanent):
+        list(decoded(header, [b"\x00" * 10]))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connector import bootstrap
+from connector.config import ConfigError
 from connector.media.links import (
     LinkKind,
     LinkTarget,
@@ -91,3 +94,49 @@ def test_a_missing_secret_is_generated_once_and_kept_under_the_data_folder(
 
     assert first == second and len(first) >= 32
     assert (settings.data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def _race_for_the_key(data_dir: str, barrier: Any, results: Any) -> None:
+    settings = make_settings(Path(data_dir).parent)
+    barrier.wait()
+    try:
+        results.put(bootstrap.load_secret(settings))
+    except Exception as exc:  # reported to the test, not lost in the child
+        results.put(repr(exc))
+
+
+def test_processes_starting_together_all_read_the_same_whole_key(tmp_path: Path) -> None:
+    """Several processes on one fresh data folder: one key, never empty or partial."""
+    context = multiprocessing.get_context("fork")
+    processes_per_round, rounds = 6, 15
+    for round_number in range(rounds):
+        data_dir = tmp_path / f"round-{round_number}" / "var"
+        barrier = context.Barrier(processes_per_round)
+        results = context.Queue()
+        processes = [
+            context.Process(target=_race_for_the_key, args=(str(data_dir), barrier, results))
+            for _ in range(processes_per_round)
+        ]
+        for process in processes:
+            process.start()
+        keys = [results.get(timeout=30) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+
+        assert all(isinstance(key, bytes) for key in keys), keys
+        assert len(set(keys)) == 1, f"round {round_number}: {len(set(keys))} different keys"
+        assert len(keys[0]) >= 32
+        assert (data_dir / "secret.key").read_bytes().strip() == keys[0]
+        assert [p.name for p in data_dir.iterdir()] == ["secret.key"]  # no temporary left
+
+
+def test_an_empty_key_file_left_by_an_older_version_is_refused_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "secret.key").write_text("")
+
+    with pytest.raises(ConfigError, match=r"secret\.key is empty") as raised:
+        bootstrap.load_secret(settings)
+    assert "CONNECTOR_SECRET_KEY" in str(raised.value)

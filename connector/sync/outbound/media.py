@@ -4,11 +4,17 @@ A URL is fetched once, through the same guarded downloader as inbound media (pub
 only, capped, timed out), and a file the line's policy accepts is kept as an upload: the send
 then attaches it like any upload, and the validate answer hands its `upload_id` back so a
 later submit does not download it again.
+
+A person waits for the answer, so a request's URLs are fetched side by side and all of them
+end by one deadline, `URL_DEADLINE_SECONDS` after the request began: a stuck host costs its own
+medium (refused as "unknown error") and never delays the others past that.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -36,6 +42,8 @@ log = structlog.get_logger(__name__)
 
 # A composer waits for the answer: a URL that takes longer than this is refused, not awaited.
 URL_DEADLINE_SECONDS = 30.0
+# URLs of one request fetched at once (a request holds at most `MAX_MEDIA_REFS`).
+URL_FETCHES_AT_ONCE = 10
 
 
 @dataclass(frozen=True)
@@ -66,24 +74,34 @@ def resolve(
     wanted = [ref.upload_id for ref in refs if ref.upload_id is not None]
     with sources.database.read() as conn:
         kept = sends.stored_uploads(conn, wanted)
-    fetcher: MediaFetcher | None = None
-    if any(ref.url is not None for ref in refs):
-        fetcher = MediaFetcher(
-            allow_private=sources.settings.allow_private_media_urls,
-            deadline_seconds=URL_DEADLINE_SECONDS,
-        )
+    urls = [(index, ref.url) for index, ref in enumerate(refs) if ref.url is not None]
+    fetched = _fetch_all(sources, urls, provider) if urls else {}
+    return [
+        fetched[index]
+        if ref.upload_id is None
+        else _from_upload(sources.store, kept.get(ref.upload_id), index)
+        for index, ref in enumerate(refs)
+    ]
+
+
+def _fetch_all(
+    sources: MediaSources, urls: list[tuple[int, str]], provider: Provider
+) -> dict[int, ResolvedMedium]:
+    """Each URL's medium by its index, fetched side by side, all by one deadline."""
+    until = time.monotonic() + URL_DEADLINE_SECONDS
+    fetcher = MediaFetcher(
+        allow_private=sources.settings.allow_private_media_urls,
+        deadline_seconds=URL_DEADLINE_SECONDS,
+    )
     try:
-        resolved = []
-        for index, ref in enumerate(refs):
-            if ref.upload_id is not None:
-                resolved.append(_from_upload(sources.store, kept.get(ref.upload_id), index))
-            else:
-                assert fetcher is not None and ref.url is not None
-                resolved.append(_from_url(sources, fetcher, ref.url, index, provider))
-        return resolved
+        with ThreadPoolExecutor(min(len(urls), URL_FETCHES_AT_ONCE)) as pool:
+            futures = {
+                index: pool.submit(_from_url, sources, fetcher, url, index, provider, until)
+                for index, url in urls
+            }
+            return {index: future.result() for index, future in futures.items()}
     finally:
-        if fetcher is not None:
-            fetcher.close()
+        fetcher.close()
 
 
 def _unreadable(refusal: Refusal) -> ResolvedMedium:
@@ -108,13 +126,18 @@ def _from_upload(store: MediaStore, upload: StoredUpload | None, index: int) -> 
 
 
 def _from_url(
-    sources: MediaSources, fetcher: MediaFetcher, url: str, index: int, provider: Provider
+    sources: MediaSources,
+    fetcher: MediaFetcher,
+    url: str,
+    index: int,
+    provider: Provider,
+    until: float,
 ) -> ResolvedMedium:
     settings = sources.settings
     name = attachment_name(url, index)
     with Spool(settings.data_dir / "spool", download_cap(settings, provider)) as spool:
         try:
-            downloaded = fetcher.download(url, spool)
+            downloaded = fetcher.download(url, spool, until=until)
         except SpoolOverflow as overflow:  # too big: the head still names the type for the rules
             return ResolvedMedium(
                 candidate=Candidate(name=name, size=overflow.size, head=spool.head)
