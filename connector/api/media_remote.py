@@ -83,7 +83,7 @@ def serve_remote(
     wanted = byte_range(request.headers.get("range"), size)
     if wanted == "unsatisfiable":
         return Response(
-            status_code=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+            status_code=416,  # Range Not Satisfiable
             headers={**headers, "Content-Range": f"bytes */{size}"},
         )
     start, stop = wanted if wanted is not None else (0, size)

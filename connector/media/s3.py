@@ -32,6 +32,7 @@ from connector.media.store import Blob, BlobMissing, StoreUnavailable, check_has
 
 try:
     import boto3
+    from boto3.exceptions import Boto3Error
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -224,12 +225,14 @@ class S3MediaStore:
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, Boto3Error) as exc:
             raise self._unavailable(exc) from exc
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
         """The bucket's name and the failure's kind; never the request (it may carry a signed
         URL) nor credentials."""
+        if isinstance(exc, Boto3Error) and isinstance(exc.__context__, ClientError):
+            exc = exc.__context__  # the transfer's wrapper around the S3 error
         if isinstance(exc, ClientError):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             reason = f"{_code(exc)} (HTTP {status})"
@@ -277,6 +280,7 @@ def _config(
         "read_timeout": read_timeout,
         "retries": {"max_attempts": attempts, "mode": "standard"},
         "max_pool_connections": max(10, (os.cpu_count() or 1) * 4),
+        "signature_version": "s3v4",  # presigned URLs too (SigV2 is retired)
     }
     if endpoint_url:
         # S3-compatible servers: bucket in the path (MinIO's default), and checksums only where
