@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -79,10 +78,12 @@ class S3MediaStore:
         self._probe = session.client(
             "s3", endpoint_url=endpoint_url, config=_config(endpoint_url, 2.0, 3.0, 1)
         )
+        # Parts go up one after the other in the calling thread: the worker already captures
+        # several media at once, and memory then stays at about one part per capture.
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunk,
-            max_concurrency=4,
+            use_threads=False,
         )
 
     def __repr__(self) -> str:
@@ -279,7 +280,7 @@ def _config(
         "connect_timeout": connect_timeout,
         "read_timeout": read_timeout,
         "retries": {"max_attempts": attempts, "mode": "standard"},
-        "max_pool_connections": max(10, (os.cpu_count() or 1) * 4),
+        "max_pool_connections": 32,  # more than the worker's threads: no connection churn
         "signature_version": "s3v4",  # presigned URLs too (SigV2 is retired)
     }
     if endpoint_url:
