@@ -19,9 +19,11 @@ the bucket is `StoreUnavailable` (an `OSError`), which the capture job retries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import tempfile
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +48,7 @@ MULTIPART_CHUNK = 8 * 1024 * 1024
 # sweep (whose cut-off is at least a day back) never takes a blob that a capture just relied on.
 REFRESH_AFTER = timedelta(hours=1)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+SPOOL_PREFIX = "s3-put-"
 
 
 class S3MediaStore:
@@ -68,6 +71,8 @@ class S3MediaStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint_url = endpoint_url
         self.spool_dir = spool_dir
+        if spool_dir is not None:
+            _sweep_leftovers(spool_dir)
         session = boto3.session.Session()
         self._client = session.client(
             "s3",
@@ -99,7 +104,7 @@ class S3MediaStore:
         digest = hashlib.sha256()
         size = 0
         # Named, because s3transfer reads a named file part by part instead of buffering parts.
-        with tempfile.NamedTemporaryFile(dir=self.spool_dir, prefix="s3-put-") as spool:
+        with tempfile.NamedTemporaryFile(dir=self.spool_dir, prefix=SPOOL_PREFIX) as spool:
             for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
@@ -267,6 +272,15 @@ class _Body(io.RawIOBase):
     def close(self) -> None:
         self._body.close()
         super().close()
+
+
+def _sweep_leftovers(spool_dir: Path, older_than_seconds: float = 86400.0) -> None:
+    """Remove the temporary files of uploads whose process was killed (at start-up, once)."""
+    limit = time.time() - older_than_seconds
+    for entry in spool_dir.glob(f"{SPOOL_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < limit:
+                entry.unlink()
 
 
 def _code(exc: ClientError) -> str:

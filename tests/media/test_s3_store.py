@@ -5,6 +5,7 @@ guard, and any failure to reach the bucket an `OSError` that callers retry."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -201,3 +202,19 @@ def test_a_bucket_that_does_not_exist_fails_the_check(s3_endpoint: str, aws_env:
 
 def test_the_check_passes_on_a_bucket_that_answers(store: S3MediaStore) -> None:
     store.check()
+
+
+def test_the_spool_of_an_upload_killed_mid_way_is_swept_at_start(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    stale, fresh, other = spool / "s3-put-stale", spool / "s3-put-fresh", spool / "capture"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    for path in (stale, other):
+        os.utime(path, (time.time() - 2 * 86400,) * 2)
+
+    S3MediaStore(s3_bucket, endpoint_url=s3_endpoint, spool_dir=spool).close()
+
+    assert sorted(p.name for p in spool.iterdir()) == ["capture", "s3-put-fresh"]
