@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from connector import bootstrap
 from connector.api.app import create_app
@@ -24,6 +25,7 @@ from connector.media.links import LinkKind, conversation_url, sign
 from connector.media.s3 import S3MediaStore
 from connector.media.store import FilesystemMediaStore
 from connector.store.queue import utcnow
+from connector.store.tables import uploads
 from tests.conftest import make_settings
 from tests.fakes.s3 import closed_port_url, objects
 from tests.media.factories import KB, jpeg, pdf, png, receive, stored
@@ -259,3 +261,23 @@ def test_a_medium_is_one_object_in_the_bucket(
     assert objects(s3_endpoint, s3_bucket) == {
         f"media/{digest[:2]}/{digest[2:4]}/{digest}": len(png())
     }
+
+
+def test_an_upload_while_the_bucket_is_unreachable_is_503_and_keeps_nothing(
+    tmp_path: Path, aws_env: None
+) -> None:
+    connector = bootstrap.build(
+        make_settings(tmp_path, media_store_url="s3://media", s3_endpoint_url=closed_port_url())
+    )
+    try:
+        with TestClient(create_app(connector)) as client:
+            response = client.post(
+                "/v1/uploads", headers=AUTH, files={"file": ("a.png", png(), "image/png")}
+            )
+        assert response.status_code == 503
+        assert response.json()["detail"] == "the media store is unavailable; try again shortly"
+        assert response.headers["retry-after"] == "30"
+        with connector.database.read() as conn:
+            assert conn.execute(select(func.count()).select_from(uploads)).scalar_one() == 0
+    finally:
+        connector.close()
