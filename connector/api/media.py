@@ -2,7 +2,8 @@
 
 `GET /media/{token}` is what CRM records link to and what providers fetch for a send: it needs
 no bearer token (the signed token is the credential) and answers the rule's exact text with
-410 whenever the medium cannot be served, whatever the reason.
+410 whenever the medium cannot be served, whatever the reason (503 with the same text only while
+a remote media store does not answer).
 """
 
 from __future__ import annotations
