@@ -23,7 +23,9 @@ from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
 from connector.media.capture import MediaCapture
-from connector.media.store import FilesystemMediaStore, MediaStore
+from connector.media.locations import open_store
+from connector.media.locations import readiness as media_store_readiness
+from connector.media.store import MediaStore
 from connector.providers.sending import Sender
 from connector.store import migrate
 from connector.store.conversations import CAPTURE_MEDIA, SYNC_CRM
@@ -74,8 +76,9 @@ class Connector:
 
     @cached_property
     def media_store(self) -> MediaStore:
-        """Where media are kept: files under DATA_DIR (a test or replica may assign another)."""
-        return FilesystemMediaStore(private_folder(self.settings.media_dir, tighten=True))
+        """Where media are kept: `CONNECTOR_MEDIA_STORE_URL`, by default files under DATA_DIR
+        (a test may assign another)."""
+        return open_store(self.settings)
 
     @cached_property
     def registry(self) -> MappingRegistry:
@@ -124,6 +127,9 @@ class Connector:
         for sender in self._senders.values():
             sender.close()
         self._senders.clear()
+        close_store = getattr(self.__dict__.get("media_store"), "close", None)
+        if close_store is not None:
+            close_store()
         self.database.dispose()
 
 
@@ -185,6 +191,7 @@ def _register_jobs(connector: Connector) -> None:
     _register_crms(connector)
     _register_sends(connector)
     connector.readiness_checks["mappings"] = connector.registry.status
+    connector.readiness_checks["media_store"] = lambda: media_store_readiness(connector.media_store)
 
 
 def _register_crms(connector: Connector) -> None:

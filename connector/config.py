@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     max_zip_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1, description="Media in one zip; the rest are listed."
     )
+    media_store_url: str | None = Field(
+        default=None,
+        description="file:///path or s3://bucket/prefix; the folder DATA_DIR/media when unset.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, Ceph, R2...); AWS when unset."
+    )
+    media_redirect: bool = Field(
+        default=False, description="Answer media links with a presigned URL (S3 store only)."
+    )
     allow_private_media_urls: bool = False
     log_level: str = "INFO"
     frame_ancestors: str | None = Field(
@@ -169,6 +179,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("media_store_url")
+    @classmethod
+    def _check_media_store_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^?#]*)?", value):
+            return value
+        if re.fullmatch(r"file://[^?#]+", value):
+            return value
+        raise ValueError("must be file:///absolute/path or s3://bucket[/prefix]")
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else None
 
     @property
     def effective_database_url(self) -> str:

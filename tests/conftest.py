@@ -19,6 +19,8 @@ from tests.providers.factories import AIRCALL_TOKEN, CLOUDTALK_SECRET
 
 POSTGRES_URL = os.environ.get("CONNECTOR_TEST_DATABASE_URL")
 
+pytest_plugins = ["tests.fakes.s3"]  # the loopback S3 server and its buckets
+
 
 def _require_postgres() -> str:
     if not POSTGRES_URL:

@@ -121,7 +121,7 @@ def test_dockerfile_runs_the_cli_as_a_non_root_user_with_a_python_health_check()
     env = " ".join(rest for kw, rest in instructions if kw == "ENV")
     assert "CONNECTOR_DATA_DIR=/data" in env and "CONNECTOR_MAPPINGS_DIR=/app/mappings" in env
     assert ("EXPOSE", "8080") in instructions
-    assert '"./[postgres]"' in " ".join(rest for kw, rest in instructions if kw == "RUN")
+    assert '"./[postgres,s3]"' in " ".join(rest for kw, rest in instructions if kw == "RUN")
 
 
 def test_dockerfile_copies_only_what_the_repository_has_and_the_build_context_sends() -> None:
@@ -317,7 +317,7 @@ def test_compose_embedded_by_default_replicas_behind_a_profile(compose: dict[str
     services = compose["services"]
     assert "profiles" not in services["connector"]
     assert "data:/data" in services["connector"]["volumes"]
-    for name in ("postgres", "migrate", "api", "worker"):
+    for name in ("postgres", "migrate", "api", "worker", "minio", "minio-bucket"):
         assert services[name]["profiles"] == ["replicas"], name
     assert services["postgres"]["image"].startswith("postgres:16")
     assert "test" in services["postgres"]["healthcheck"]
@@ -327,7 +327,6 @@ def test_compose_embedded_by_default_replicas_behind_a_profile(compose: dict[str
         depends_on = services[name]["depends_on"]
         assert depends_on["postgres"]["condition"] == "service_healthy", name
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
-        assert "media:/data" in services[name]["volumes"], f"{name}: media must be shared"
     for name in ("migrate", "worker"):  # the image's check asks HTTP, which they do not serve
         assert services[name]["healthcheck"] == {"disable": True}, name
 
@@ -342,3 +341,52 @@ def test_compose_secrets_come_from_the_env_file(compose: dict[str, Any]) -> None
                 assert "${" in str(value), f"{name}: {key} is written inline"
     assert (DEPLOY / ".env.example").is_file()
     assert ".env" in (DEPLOY / ".gitignore").read_text(encoding="utf-8").split()
+
+
+# --- media in object storage (no shared disk) ----------------------------------------------
+
+KUBERNETES_S3 = DEPLOY / "kubernetes-s3"
+
+
+def test_the_s3_overlay_renders_the_replicas_without_a_read_write_many_volume() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: install kubectl (>=1.27) to render kustomize")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(KUBERNETES_S3)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    kinds = sorted(doc["kind"] for doc in rendered)
+    assert "PersistentVolumeClaim" not in kinds
+    assert kinds.count("Deployment") == 2 and "Job" in kinds
+    for document in rendered:
+        _validate_manifest(document, "kubectl kustomize deploy/kubernetes-s3")
+        if document["kind"] == "ConfigMap":
+            assert document["data"]["CONNECTOR_MEDIA_STORE_URL"].startswith("s3://")
+        if document["kind"] != "Deployment":
+            continue
+        pod = document["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert not any("persistentVolumeClaim" in v for v in volumes.values())
+        mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+        assert volumes[mounts["/data"]] == {"name": mounts["/data"], "emptyDir": {}}
+
+
+def test_compose_replicas_keep_media_in_the_minio_bucket(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["minio"]["image"].startswith("minio/minio:RELEASE.")
+    assert "test" in services["minio"]["healthcheck"]
+    assert services["minio-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    bucket = services["minio-bucket"]["environment"]["MEDIA_BUCKET"]
+    for name in ("api", "worker"):
+        service = services[name]
+        environment = service["environment"]
+        assert environment["CONNECTOR_MEDIA_STORE_URL"] == f"s3://{bucket}/media", name
+        assert environment["CONNECTOR_S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert environment["CONNECTOR_DATABASE_URL"].startswith("postgresql://"), name
+        assert not any(v.split(":")[1] == "/data" for v in service["volumes"]), name
+        assert "/data" in service["tmpfs"], f"{name}: /data is scratch, not shared"
+        depends_on = service["depends_on"]["minio-bucket"]["condition"]
+        assert depends_on == "service_completed_successfully", name
+    assert "minio" in compose["volumes"] and "media" not in compose["volumes"]

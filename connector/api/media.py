@@ -2,7 +2,8 @@
 
 `GET /media/{token}` is what CRM records link to and what providers fetch for a send: it needs
 no bearer token (the signed token is the credential) and answers the rule's exact text with
-410 whenever the medium cannot be served, whatever the reason.
+410 whenever the medium cannot be served, whatever the reason (503 with the same text only while
+a remote media store does not answer).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.media_remote import serve_remote
+from connector.api.media_remote import unavailable as remote_unavailable
 from connector.core.catalogue import MEDIA_UNAVAILABLE_TEXT
 from connector.media import archive
 from connector.media.downloads import Medium, find_medium
-from connector.media.store import read_chunks
 
 router = APIRouter(tags=["media"])
 
@@ -45,7 +47,10 @@ def _headers(medium: Medium) -> dict[str, str]:
 )
 @router.head("/media/{token}", include_in_schema=False, response_class=Response)
 def get_medium(token: str, request: Request, connector: ConnectorDep) -> Response:
-    medium = find_medium(connector.database, connector.media_store, connector.secret, token)
+    try:
+        medium = find_medium(connector.database, connector.media_store, connector.secret, token)
+    except OSError:  # the store is down (a remote one): not a verdict on the medium
+        return remote_unavailable(status.HTTP_503_SERVICE_UNAVAILABLE)
     if medium is None:
         return _unavailable()
     headers = _headers(medium)
@@ -64,12 +69,12 @@ def get_medium(token: str, request: Request, connector: ConnectorDep) -> Respons
             stat_result=stat,
             headers=headers,
         )
-    if medium.size is not None:
-        headers["Content-Length"] = str(medium.size)
-    return StreamingResponse(
-        read_chunks(connector.media_store.open(medium.content_hash)),
-        media_type=medium.content_type,
-        headers={**headers, "Content-Disposition": medium.content_disposition},
+    return serve_remote(
+        connector.media_store,
+        medium,
+        request,
+        headers,
+        redirect=connector.settings.media_redirect,
     )
 
 

@@ -252,13 +252,13 @@ class _SizingStore:
         self._store = store
 
     def open(self, content_hash: str) -> _Zeros:
-        path = self._store.local_path(content_hash)
-        if path is None:
-            raise _Unsized(content_hash)
         try:
-            return _Zeros(path.stat().st_size)
-        except FileNotFoundError:
-            raise BlobMissing(content_hash) from None
+            blob = self._store.stat(content_hash)
+        except OSError:  # a remote store that does not answer: no length, the zip still streams
+            raise _Unsized(content_hash) from None
+        if blob is None:
+            raise BlobMissing(content_hash)
+        return _Zeros(blob.size)
 
 
 def archive_length(store: MediaStore, entries: list[archive.ArchiveEntry]) -> int | None:

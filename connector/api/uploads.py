@@ -14,6 +14,7 @@ from connector.api.deps import ConnectorDep, TokenDep
 from connector.bootstrap import Connector
 from connector.core.catalogue import Refusal
 from connector.core.model import Provider
+from connector.media.store import StoreUnavailable
 from connector.media.uploads import MalformedUpload, UploadRefused, UploadResult, receive_uploads
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"], dependencies=[TokenDep])
@@ -81,16 +82,23 @@ async def keep_uploads(
     """The multipart body's files, streamed to disk under the cap and judged for `provider`
     (the API and the composer both upload through here)."""
     length = request.headers.get("content-length")
-    return await receive_uploads(
-        request.stream(),
-        request.headers.get("content-type"),
-        int(length) if length and length.isdigit() else None,
-        settings=connector.settings,
-        database=connector.database,
-        store=connector.media_store,
-        secret=connector.secret,
-        provider=provider,
-    )
+    try:
+        return await receive_uploads(
+            request.stream(),
+            request.headers.get("content-type"),
+            int(length) if length and length.isdigit() else None,
+            settings=connector.settings,
+            database=connector.database,
+            store=connector.media_store,
+            secret=connector.secret,
+            provider=provider,
+        )
+    except StoreUnavailable:  # a bucket that does not answer: nothing was recorded, try later
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the media store is unavailable; try again shortly",
+            headers={"Retry-After": "30"},
+        ) from None
 
 
 @router.post(

@@ -1,8 +1,9 @@
 """Media: capture each provider medium once, keep it, and serve it under the connector's links.
 
 `connector.media` is a peer of `connector.store`: it may import the core, httpx and the store.
-The media store is a port (`MediaStore`) with a filesystem implementation; an S3-compatible one
-can stand in for replicas that do not share a disk.
+The media store is a port (`MediaStore`) with two implementations: the folder (the embedded
+default) and S3-compatible object storage (`connector.media.s3`, for replicas that share no
+disk), chosen by `CONNECTOR_MEDIA_STORE_URL` (`connector.media.locations`).
 """
 
 from connector.media.capture import MediaCapture

@@ -1,14 +1,15 @@
 """Where captured media and uploads are kept: a small port, and its filesystem implementation.
 
 Blobs are content addressed (SHA-256), so a medium received twice is kept once and a blob never
-changes once written. The port is what an S3-compatible store implements for replicas that do
-not share a disk; nothing outside this module knows where bytes actually live.
+changes once written. The port is what the S3-compatible store (`connector.media.s3`) implements
+for replicas that do not share a disk; nothing outside the stores knows where bytes live.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
 
 from connector.store.files import private_folder
 
@@ -37,6 +38,11 @@ class BlobMissing(LookupError):
     """No blob has this hash (never stored, or deleted by the retention)."""
 
 
+class StoreUnavailable(OSError):
+    """The store cannot be reached or refused the call: a transient failure, never a verdict on
+    the blob (an `OSError`, so callers that retry on I/O errors retry on this too)."""
+
+
 @runtime_checkable
 class MediaStore(Protocol):
     """The port every media store implements (filesystem now, S3-compatible for replicas).
@@ -47,8 +53,13 @@ class MediaStore(Protocol):
 
     def put(self, chunks: Iterable[bytes]) -> Blob: ...
 
-    def open(self, content_hash: str) -> BinaryIO:
-        """The blob for reading; `BlobMissing` if absent."""
+    def open(self, content_hash: str, start: int = 0, stop: int | None = None) -> BinaryIO:
+        """The blob for reading, from byte `start` up to (not including) `stop` when given;
+        `BlobMissing` if absent. The bytes are streamed, never read whole."""
+        ...
+
+    def stat(self, content_hash: str) -> Blob | None:
+        """The blob's size, or None when absent."""
         ...
 
     def delete(self, content_hash: str, *, if_older_than: datetime | None = None) -> bool:
@@ -60,6 +71,17 @@ class MediaStore(Protocol):
 
     def local_path(self, content_hash: str) -> Path | None:
         """A path the API can serve with range support, or None for a remote store."""
+        ...
+
+    def presigned_url(
+        self, content_hash: str, *, expires_in: int, content_type: str, content_disposition: str
+    ) -> str | None:
+        """A short-lived URL that serves the blob without the connector, or None when the store
+        has no such thing (the folder store)."""
+        ...
+
+    def check(self) -> None:
+        """Raise `StoreUnavailable` when the store cannot be used right now (for `/readyz`)."""
         ...
 
 
@@ -80,6 +102,9 @@ class FilesystemMediaStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._tmp = self.root / ".tmp"
+
+    def __repr__(self) -> str:
+        return f"FilesystemMediaStore({self.root})"
 
     def _path(self, content_hash: str) -> Path:
         check_hash(content_hash)
@@ -114,11 +139,21 @@ class FilesystemMediaStore:
             raise
         return Blob(content_hash=content_hash, size=size)
 
-    def open(self, content_hash: str) -> BinaryIO:
+    def open(self, content_hash: str, start: int = 0, stop: int | None = None) -> BinaryIO:
         try:
-            return self._path(content_hash).open("rb")
+            handle = self._path(content_hash).open("rb")
         except FileNotFoundError:
             raise BlobMissing(content_hash) from None
+        if start == 0 and stop is None:
+            return handle
+        handle.seek(start)
+        return cast(BinaryIO, _Window(handle, None if stop is None else max(stop - start, 0)))
+
+    def stat(self, content_hash: str) -> Blob | None:
+        try:
+            return Blob(content_hash, self._path(content_hash).stat().st_size)
+        except FileNotFoundError:
+            return None
 
     def delete(self, content_hash: str, *, if_older_than: datetime | None = None) -> bool:
         path = self._path(content_hash)
@@ -136,6 +171,19 @@ class FilesystemMediaStore:
     def local_path(self, content_hash: str) -> Path | None:
         return self._path(content_hash)
 
+    def presigned_url(
+        self, content_hash: str, *, expires_in: int, content_type: str, content_disposition: str
+    ) -> str | None:
+        return None
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.root}: {exc.strerror or type(exc).__name__}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise StoreUnavailable(f"{self.root} is not writable")
+
     def sweep_temporary(self, older_than_seconds: float = 86400.0) -> int:
         """Remove temporary files a crashed writer left behind; how many were removed."""
         if not self._tmp.is_dir():
@@ -148,6 +196,34 @@ class FilesystemMediaStore:
                     entry.unlink()
                     removed += 1
         return removed
+
+
+class _Window(io.RawIOBase):
+    """At most `length` bytes of an open file from where it stands (a byte range)."""
+
+    def __init__(self, handle: BinaryIO, length: int | None) -> None:
+        self._handle = handle
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._left is not None:
+            size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._handle.read(-1 if size is None else size)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 def read_chunks(handle: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

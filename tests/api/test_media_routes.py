@@ -193,10 +193,22 @@ class MemoryStore:
         self.blobs[digest] = data
         return Blob(digest, len(data))
 
-    def open(self, content_hash: str) -> BinaryIO:
+    def open(self, content_hash: str, start: int = 0, stop: int | None = None) -> BinaryIO:
         if content_hash not in self.blobs:
             raise BlobMissing(content_hash)
-        return io.BytesIO(self.blobs[content_hash])
+        return io.BytesIO(self.blobs[content_hash][start:stop])
+
+    def stat(self, content_hash: str) -> Blob | None:
+        data = self.blobs.get(content_hash)
+        return None if data is None else Blob(content_hash, len(data))
+
+    def presigned_url(
+        self, content_hash: str, *, expires_in: int, content_type: str, content_disposition: str
+    ) -> str | None:
+        return None
+
+    def check(self) -> None:
+        return None
 
     def delete(self, content_hash: str, *, if_older_than: datetime | None = None) -> bool:
         return self.blobs.pop(content_hash, None) is not None

@@ -6,8 +6,13 @@ worker's registered `capture_media` handler on all of them. Prints files/s, MB/s
 RSS of the capturing process, then repeats with much larger files (the policy's limit raised to
 let them through) to show that peak RSS does not grow with file size: media are streamed.
 
+Each run goes to every store in --stores side by side: the folder store, and an S3 bucket on
+moto's S3 server (its own process on loopback, dummy credentials; nothing leaves the machine),
+through boto3 as in production. Files above 8 MB go up to S3 in parts.
+
     python -m tests.benchmarks.bench_capture [--files 200] [--min-mb 1] [--max-mb 5]
         [--large-files 40] [--large-min-mb 20] [--large-max-mb 50] [--concurrency 4]
+        [--stores folder,s3]
 
 Each run is a fresh process (spawned), so its peak RSS is its own.
 """
@@ -66,6 +71,35 @@ def _serve(port: int) -> None:
     ThreadingHTTPServer(("127.0.0.1", port), _MediaHandler).serve_forever()
 
 
+def _serve_s3(port: int) -> None:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    while True:
+        time.sleep(3600)
+
+
+def _dummy_aws_environment() -> None:
+    """Credentials for the loopback S3 server only: no AWS_* of the caller's survives."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -103,7 +137,14 @@ def _sizes(count: int, low_mb: float, high_mb: float) -> list[int]:
     return [int(low_mb * MB + i * step) for i in range(count)]
 
 
-def _run(port: int, sizes: list[int], concurrency: int, policy_limit: int | None, out: Any) -> None:
+def _run(
+    port: int,
+    sizes: list[int],
+    concurrency: int,
+    policy_limit: int | None,
+    store: dict[str, str],
+    out: Any,
+) -> None:
     from sqlalchemy import func, select
 
     from connector import bootstrap
@@ -129,6 +170,7 @@ def _run(port: int, sizes: list[int], concurrency: int, policy_limit: int | None
             allow_private_media_urls=True,
             worker_poll_seconds=0.01,
             **overrides,
+            **store,
         )
         connector = bootstrap.build(settings)
         with connector.database.begin() as conn:
@@ -194,16 +236,19 @@ def bench(
     sizes: list[int],
     concurrency: int,
     policy_limit: int | None = None,
+    store: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    process = context.Process(target=_run, args=(port, sizes, concurrency, policy_limit, out))
+    process = context.Process(
+        target=_run, args=(port, sizes, concurrency, policy_limit, store or {}, out)
+    )
     process.start()
     result: dict[str, Any] = out.get(timeout=3600)
     process.join(60)
     mb = result["bytes"] / MB
     print(
-        f"{label:<7} {result['files']:4d} files {min(sizes) / MB:5.1f}-{max(sizes) / MB:5.1f} MB "
+        f"{label:<13} {result['files']:4d} files {min(sizes) / MB:5.1f}-{max(sizes) / MB:5.1f} MB "
         f"({mb:7.0f} MB): {result['files'] / result['elapsed']:6.1f} files/s "
         f"{mb / result['elapsed']:6.1f} MB/s | RSS before {result['baseline_rss_mb']:5.1f} MB, "
         f"peak {result['peak_rss_mb']:5.1f} MB "
@@ -222,33 +267,74 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large-min-mb", type=float, default=20.0)
     parser.add_argument("--large-max-mb", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--stores", default="folder,s3", help="folder, s3, or both")
     args = parser.parse_args(argv)
     print(
         f"cores: {os.cpu_count()}, python {sys.version.split()[0]}, "
-        f"worker threads: {args.concurrency}, SQLite, filesystem media store"
+        f"worker threads: {args.concurrency}, SQLite, stores: {args.stores}"
     )
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
-    server.start()
+    _dummy_aws_environment()
+    context = multiprocessing.get_context("spawn")
+    port, s3_port = _free_port(), _free_port()
+    servers = [
+        context.Process(target=_serve, args=(port,), daemon=True),
+        context.Process(target=_serve_s3, args=(s3_port,), daemon=True),
+    ]
+    for server in servers:
+        server.start()
     try:
         _wait_for(port)
-        bench("warm-up", port, _sizes(10, args.min_mb, args.max_mb), args.concurrency)
-        normal = bench(
-            "normal", port, _sizes(args.files, args.min_mb, args.max_mb), args.concurrency
-        )
-        large = bench(
-            "large",
-            port,
-            _sizes(args.large_files, args.large_min_mb, args.large_max_mb),
-            args.concurrency,
-            policy_limit=int(args.large_max_mb * MB) + MB,
-        )
+        _wait_for(s3_port)
+        for name in args.stores.split(","):
+            store = _store(name.strip(), s3_port)
+            bench(
+                f"{name} warm-up",
+                port,
+                _sizes(10, args.min_mb, args.max_mb),
+                args.concurrency,
+                store=store,
+            )
+            normal = bench(
+                f"{name} normal",
+                port,
+                _sizes(args.files, args.min_mb, args.max_mb),
+                args.concurrency,
+                store=store,
+            )
+            large = bench(
+                f"{name} large",
+                port,
+                _sizes(args.large_files, args.large_min_mb, args.large_max_mb),
+                args.concurrency,
+                policy_limit=int(args.large_max_mb * MB) + MB,
+                store=store,
+            )
+            growth = large["peak_rss_mb"] - normal["peak_rss_mb"]
+            ratio = args.large_max_mb / args.max_mb
+            print(
+                f"{name}: largest file x{ratio:.0f}, peak RSS {growth:+.1f} MB "
+                "(streaming keeps memory flat)"
+            )
     finally:
-        server.terminate()
-        server.join(10)
-    growth = large["peak_rss_mb"] - normal["peak_rss_mb"]
-    ratio = args.large_max_mb / args.max_mb
-    print(f"largest file x{ratio:.0f}, peak RSS {growth:+.1f} MB: streaming keeps memory flat")
+        for server in servers:
+            server.terminate()
+            server.join(10)
+
+
+def _store(name: str, s3_port: int) -> dict[str, str]:
+    """The settings of one store; a fresh bucket for each S3 run."""
+    if name == "folder":
+        return {}
+    if name != "s3":
+        raise SystemExit(f"--stores: unknown store {name!r} (folder, s3)")
+    import uuid
+
+    import boto3
+
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return {"media_store_url": f"s3://{bucket}/media", "s3_endpoint_url": endpoint}
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def _from_upload(store: MediaStore, upload: StoredUpload | None, index: int) -> 
     if upload is None:  # never kept, or expired by the retention
         return _unreadable(catalogue.media_unavailable(index))
     try:
-        with closing(store.open(upload.content_hash)) as handle:
+        with closing(store.open(upload.content_hash, 0, SNIFF_BYTES)) as handle:
             head = handle.read(SNIFF_BYTES)
     except (BlobMissing, OSError):
         return _unreadable(catalogue.media_unavailable(index))
