@@ -14,7 +14,7 @@ import respx
 from connector.core.errors import CredentialsError, OutcomeUnknown, Permanent, Transient
 from connector.core.model import DeliveryStatus
 from connector.providers.aircall_send import AircallSender
-from connector.providers.ratelimit import RateLimiter
+from connector.providers.ratelimit import SendRate
 from connector.providers.sending import Sender
 from tests.providers.factories import (
     AIRCALL_NUMBER_ID,
@@ -349,7 +349,7 @@ def test_when_the_budget_is_spent_beyond_max_wait_nothing_is_sent_and_it_is_tran
     clock: FakeClock, respx_mock: respx.MockRouter
 ):
     route = respx_mock.post(SEND_URL).respond(200, json=ACCEPTED)
-    limiter = RateLimiter(1, clock=clock.monotonic, sleep=clock.sleep)  # one a minute
+    limiter = SendRate(1, clock=clock.monotonic, sleep=clock.sleep)  # one a minute
     with AircallSender(API_ID, API_TOKEN, BASE_URL, limiter=limiter, max_wait=10) as sender:
         sender.send(outbound_message())
         with pytest.raises(Transient) as caught:
