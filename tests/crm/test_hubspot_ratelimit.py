@@ -12,6 +12,7 @@ import pytest
 from connector.crm.base import RecordWrite
 from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.ratelimit import RollingWindowBudget
+from connector.store.budgets import BudgetExhausted, MemoryBuckets
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.test_hubspot_kit import fresh, make_adapter, rule, sms
@@ -106,6 +107,42 @@ def test_after_a_429_without_retry_after_the_rest_of_the_window_is_waited(t: Fak
 
     assert rl.pause_for_rest_of_window() == pytest.approx(7.0)
     assert starts(t, rl, 1) == [pytest.approx(10.0)]
+
+
+def test_a_slot_held_by_a_process_that_died_is_free_again_after_the_longest_call(
+    t: FakeTime,
+) -> None:
+    store = MemoryBuckets(t.clock)
+    died = RollingWindowBudget(1, 10.0, store=store, clock=t.clock, max_call_seconds=60.0)
+    died.acquire()  # and never released: its process was killed mid-call
+    alive = RollingWindowBudget(1, 10.0, store=store, clock=t.clock, sleep=t.sleep)
+
+    assert alive.acquire() == pytest.approx(70.0)
+
+
+def test_several_slots_are_taken_at_once_or_not_at_all(t: FakeTime) -> None:
+    rl = limiter(t, limit=3)
+    rl.acquire(2)
+    rl.release()  # one call that took two slots ended at 0: they are free again at 10
+
+    with pytest.raises(BudgetExhausted) as refused:
+        rl.acquire(2, max_wait=1.0)
+
+    assert refused.value.wait_seconds == pytest.approx(10.0)
+    assert rl.remaining() == 1, "the refused call took nothing"
+    assert rl.acquire(2) == pytest.approx(10.0)
+
+
+def test_a_new_configured_limit_starts_a_fresh_window(t: FakeTime) -> None:
+    store = MemoryBuckets(t.clock)
+    old = RollingWindowBudget(2, 10.0, store=store, clock=t.clock, name="hubspot")
+    for _ in range(2):
+        with old.slot():
+            pass
+
+    new = RollingWindowBudget(5, 10.0, store=store, clock=t.clock, name="hubspot")
+
+    assert new.remaining() == 5
 
 
 def test_threads_share_one_allowance() -> None:

@@ -256,6 +256,21 @@ def test_a_429_pauses_the_next_send_until_aircalls_budget_is_back(
     assert clock.sleeps == [20]
 
 
+def test_an_accepted_send_that_spent_the_last_request_pauses_the_next_until_the_reset(
+    sender: AircallSender, clock: FakeClock, respx_mock: respx.MockRouter
+):
+    respx_mock.post(SEND_URL).respond(
+        200,
+        json=ACCEPTED,
+        headers={"X-AircallApi-Remaining": "0", "X-AircallApi-Reset": str(int(NOW) + 25)},
+    )
+    sender.send(outbound_message())
+
+    sender.send(outbound_message())
+
+    assert clock.sleeps == [25]
+
+
 @pytest.mark.parametrize(
     "failure",
     [

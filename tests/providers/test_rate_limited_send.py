@@ -132,6 +132,35 @@ def test_defer_never_shortens_a_pause_already_in_place():
     assert budget.acquire() == 30
 
 
+def test_an_answer_saying_none_is_left_pauses_until_the_reset():
+    clock = FakeClock()
+    budget = SendRate(
+        60,
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+        remaining_headers=("X-AircallApi-Remaining",),
+        reset=lambda headers: float(headers["X-AircallApi-Reset"]),
+    )
+    budget.acquire()
+
+    budget.observe(httpx.Headers({"x-aircallapi-remaining": "0", "X-AircallApi-Reset": "42"}))
+
+    assert budget.acquire() == 42
+
+
+def test_an_answer_with_requests_left_changes_nothing():
+    clock = FakeClock()
+    budget = SendRate(
+        60, clock=clock.monotonic, sleep=clock.sleep, remaining_headers=("X-AircallApi-Remaining",)
+    )
+    budget.acquire()
+    clock.now += 1
+
+    budget.observe({"X-AircallApi-Remaining": "7"})
+
+    assert budget.acquire() == 0
+
+
 @pytest.mark.parametrize(("per_minute", "burst"), [(0, 1), (-5, 1), (60, 0)])
 def test_a_limiter_needs_a_positive_rate_and_burst(per_minute: float, burst: int):
     with pytest.raises(ValueError):
