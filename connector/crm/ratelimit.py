@@ -76,6 +76,7 @@ class RollingWindowBudget:
         self.max_call_seconds = max_call_seconds
         self.poll_seconds = poll_seconds
         self._lock = threading.Lock()
+        self._line = threading.Lock()  # this process's callers waiting for a slot, in turn
         self._mine: list[str] = []  # tokens of this instance's calls in flight
         self.waited_seconds = 0.0
 
@@ -187,21 +188,31 @@ class RollingWindowBudget:
     # ---- internals -------------------------------------------------------------------------
 
     def _take(self, n: int, max_wait: float | None) -> tuple[str, float]:
-        """Take `n` slots under one token, waiting as long as needed (or `max_wait`)."""
+        """Take `n` slots under one token, waiting as long as needed (or `max_wait`).
+
+        The threads of one process wait in line behind one another, so only the first of them
+        asks the shared store again when a slot frees: a freed slot costs each process one
+        query, not one per waiting thread.
+        """
         if n < 1 or n > self.configured_limit:
             raise ValueError(f"cannot take {n} slots of a budget of {self.configured_limit}")
-        token = uuid.uuid4().hex[:12]
-        waited = 0.0
-        while True:
-            wait = self.store.update(self.key, lambda s, now: self._try_take(s, now, token, n))
-            if wait <= 0:
-                with self._lock:
-                    self.waited_seconds += waited
-                return token, waited
-            if max_wait is not None and waited + wait > max_wait:
-                raise BudgetExhausted(wait)
-            self._sleep(wait)
-            waited += wait
+        if not self._line.acquire(timeout=-1 if max_wait is None else max_wait):
+            raise BudgetExhausted(max_wait or 0.0)
+        try:
+            token = uuid.uuid4().hex[:12]
+            waited = 0.0
+            while True:
+                wait = self.store.update(self.key, lambda s, now: self._try_take(s, now, token, n))
+                if wait <= 0:
+                    with self._lock:
+                        self.waited_seconds += waited
+                    return token, waited
+                if max_wait is not None and waited + wait > max_wait:
+                    raise BudgetExhausted(wait)
+                self._sleep(wait)
+                waited += wait
+        finally:
+            self._line.release()
 
     def _try_take(
         self, state: State | None, now: float, token: str, n: int
