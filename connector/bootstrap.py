@@ -28,18 +28,22 @@ from connector.media.locations import readiness as media_store_readiness
 from connector.media.store import MediaStore
 from connector.providers.sending import Sender
 from connector.store import migrate
+from connector.store.budgets import BucketStore, SqlBuckets
 from connector.store.conversations import CAPTURE_MEDIA, SYNC_CRM
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from connector.store.files import private_folder
 from connector.store.queue import Job
 from connector.sync.crm_sync import CrmSync
+from connector.sync.linger import budget_linger
 from connector.sync.outbound import SEND_MESSAGE, SendJob
 from connector.sync.worker import Batched, Handler, Periodic, Worker
 
 CRM_NAMES = ("hubspot", "salesforce")
 # Records per batched sync call; each adapter splits further to its CRM's batch size.
 SYNC_BATCH_SIZE = 200
+# A batch this full already makes a whole CRM call (HubSpot's batches carry 100 records).
+LINGER_FILL = 100
 
 
 class ProviderSender(Sender, Protocol):
@@ -81,13 +85,23 @@ class Connector:
         return open_store(self.settings)
 
     @cached_property
+    def budgets(self) -> BucketStore:
+        """Where the CRMs' and providers' rate budgets live, shared by every process of the
+        deployment: Redis when `CONNECTOR_REDIS_URL` is set, else the database."""
+        if self.settings.redis_url is not None:
+            from connector.store.redis_buckets import RedisBuckets
+
+            return RedisBuckets.from_url(self.settings.redis_url.get_secret_value())
+        return SqlBuckets(self.database)
+
+    @cached_property
     def registry(self) -> MappingRegistry:
         """The admin's mappings, reloaded when the files change (the last good one is kept)."""
         return MappingRegistry(self.settings.mappings_dir)
 
     def adapter(self, crm: str) -> CrmAdapter:
         """The one adapter of a CRM in this process, built on first use (worker threads share
-        it, and with it its rate limiter)."""
+        it; its rate budgets live in `budgets`, shared with the other processes)."""
         with self._adapters_lock:
             if crm not in self._adapters:
                 factory = self.adapter_factories.get(crm)
@@ -98,7 +112,7 @@ class Connector:
 
     def sender(self, provider: str) -> ProviderSender:
         """The one sender of a provider in this process, built on first use (worker threads
-        share it, and with it the provider's per-minute budget)."""
+        share it; its per-minute budget lives in `budgets`, shared with the other processes)."""
         with self._adapters_lock:
             if provider not in self._senders:
                 factory = self.sender_factories.get(provider)
@@ -130,6 +144,8 @@ class Connector:
         close_store = getattr(self.__dict__.get("media_store"), "close", None)
         if close_store is not None:
             close_store()
+        if "budgets" in self.__dict__:
+            self.budgets.close()
         self.database.dispose()
 
 
@@ -199,9 +215,13 @@ def _register_crms(connector: Connector) -> None:
     settings = connector.settings
     cache = SqlContactCache(connector.database, ttl=timedelta(seconds=settings.crm_cache_seconds))
     if settings.hubspot_enabled:
-        connector.adapter_factories["hubspot"] = lambda: _hubspot(settings, cache)
+        connector.adapter_factories["hubspot"] = lambda: _hubspot(
+            settings, cache, connector.budgets
+        )
     if settings.salesforce_enabled:
-        connector.adapter_factories["salesforce"] = lambda: _salesforce(settings, cache)
+        connector.adapter_factories["salesforce"] = lambda: _salesforce(
+            settings, cache, connector.budgets
+        )
     syncs = {
         crm: CrmSync(
             crm,
@@ -218,17 +238,33 @@ def _register_crms(connector: Connector) -> None:
         # A batch holds jobs of one kind and one target: route it to that CRM's sync.
         return syncs[jobs[0].target](jobs)
 
+    def budget_left(jobs: list[Job]) -> int | None:
+        left = getattr(connector.adapter(jobs[0].target), "budget_left", None)
+        return left() if left is not None else None
+
+    # A batch of fewer records than one CRM call carries waits for more when calls are scarce:
+    # fewer than a tenth of HubSpot's window left.
+    linger = budget_linger(
+        budget_left,
+        settings.sync_linger_seconds,
+        fill=LINGER_FILL,
+        short=max(1, settings.hubspot_rate_limit // 10),
+    )
     if syncs:
-        connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE)
+        connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)
 
 
 def _register_sends(connector: Connector) -> None:
     """The `send_message` job and one sender per provider whose API credentials are set."""
     settings = connector.settings
     if settings.aircall_send_enabled:
-        connector.sender_factories["aircall"] = lambda: _aircall_sender(settings)
+        connector.sender_factories["aircall"] = lambda: _aircall_sender(
+            settings, connector.budgets
+        )
     if settings.cloudtalk_send_enabled:
-        connector.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(settings)
+        connector.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(
+            settings, connector.budgets
+        )
     connector.handlers[SEND_MESSAGE] = SendJob(connector)
 
 
@@ -238,7 +274,7 @@ def _send_wait(settings: Settings) -> float:
     return min(30.0, settings.job_lease_seconds / 4)
 
 
-def _aircall_sender(settings: Settings) -> ProviderSender:
+def _aircall_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
     from connector.providers.aircall_send import AircallSender
 
     assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
@@ -248,10 +284,11 @@ def _aircall_sender(settings: Settings) -> ProviderSender:
         settings.aircall_base_url,
         requests_per_minute=settings.aircall_requests_per_minute,
         max_wait=_send_wait(settings),
+        budgets=budgets,
     )
 
 
-def _cloudtalk_sender(settings: Settings) -> ProviderSender:
+def _cloudtalk_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
     from connector.providers.cloudtalk_send import CloudTalkSender
 
     assert settings.cloudtalk_api_key_id is not None
@@ -262,10 +299,11 @@ def _cloudtalk_sender(settings: Settings) -> ProviderSender:
         settings.cloudtalk_base_url,
         requests_per_minute=settings.cloudtalk_requests_per_minute,
         max_wait=_send_wait(settings),
+        budgets=budgets,
     )
 
 
-def _hubspot(settings: Settings, cache: SqlContactCache) -> CrmAdapter:
+def _hubspot(settings: Settings, cache: SqlContactCache, budgets: BucketStore) -> CrmAdapter:
     from connector.crm.hubspot import HubSpotAdapter
 
     assert settings.hubspot_access_token is not None
@@ -276,10 +314,11 @@ def _hubspot(settings: Settings, cache: SqlContactCache) -> CrmAdapter:
         rate_limit=(settings.hubspot_rate_limit, settings.hubspot_rate_window_seconds),
         search_rate=settings.hubspot_search_rate,
         timeout=(5.0, settings.hubspot_timeout_seconds),
+        budgets=budgets,
     )
 
 
-def _salesforce(settings: Settings, cache: SqlContactCache) -> CrmAdapter:
+def _salesforce(settings: Settings, cache: SqlContactCache, budgets: BucketStore) -> CrmAdapter:
     from connector.crm.salesforce import from_settings
 
-    return from_settings(settings, cache)
+    return from_settings(settings, cache, budgets)

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; SQLite under DATA_DIR when unset."
     )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://host:6379/0: rate budgets in Redis instead of the database.",
+    )
     mappings_dir: Path = Path("./mappings")
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base of the links written into CRM records."
@@ -139,6 +143,12 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=4, ge=1)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
+    sync_linger_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=5,
+        description="How long a small CRM batch waits for more records when the budget is short.",
+    )
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from connector.mapping import (
     preview_json,
 )
 from connector.providers import aircall, cloudtalk
+from connector.store.budgets import MemoryBuckets
 
 app = typer.Typer(help="Field mappings under CONNECTOR_MAPPINGS_DIR.", no_args_is_help=True)
 
@@ -39,6 +40,7 @@ def check(
     connector = None
     if online:
         connector = bootstrap.build(settings, upgrade_sqlite=False)
+        connector.budgets = MemoryBuckets()  # a few calls; the database may not exist yet
         describers = {crm: connector.adapter(crm) for crm in connector.adapter_factories}
         if not describers:
             fail("--online needs CRM credentials: no CRM is configured", code=2)
@@ -117,6 +119,7 @@ def setup(
     if mapping is None:
         fail(f"no mapping for {crm}: add {settings.mappings_dir}/{crm}.yaml")
     connector = bootstrap.build(settings, upgrade_sqlite=False)
+    connector.budgets = MemoryBuckets()  # a few calls; the database may not exist yet
     try:
         if crm not in connector.adapter_factories:
             fail(f"{crm} is not configured: set its credentials first", code=2)

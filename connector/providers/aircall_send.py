@@ -45,6 +45,7 @@ class AircallSender(HttpSender):
     provider = Provider.AIRCALL
     provider_name = "Aircall"
     reset_headers = ("X-AircallApi-Reset",)
+    remaining_headers = ("X-AircallApi-Remaining",)
     default_base_url = "https://api.aircall.io"  # the API root, without `/v1`
     default_requests_per_minute = 120.0
 

@@ -96,6 +96,7 @@ class CloudTalkSender(HttpSender):
     provider = Provider.CLOUDTALK
     provider_name = "CloudTalk"
     reset_headers = ("X-CloudTalkAPI-ResetTime",)
+    remaining_headers = ("X-CloudTalkAPI-Remaining",)
     default_base_url = "https://my.cloudtalk.io"  # the host, without `/api`
     default_requests_per_minute = 60.0
 

@@ -55,7 +55,8 @@ from connector.core.errors import (
     Transient,
 )
 from connector.core.model import DeliveryStatus
-from connector.providers.ratelimit import BudgetExhausted, RateLimiter
+from connector.providers.ratelimit import BudgetExhausted, SendRate
+from connector.store.budgets import BucketStore
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -280,6 +281,8 @@ class HttpSender:
 
     provider_name = "provider"
     reset_headers: tuple[str, ...] = ()
+    # The header of an answer that says how many requests the account has left.
+    remaining_headers: tuple[str, ...] = ()
     default_base_url = ""
     default_requests_per_minute = 60.0
     # Pause every thread this long after a 429 that names no reset time: the budget is per minute.
@@ -294,7 +297,8 @@ class HttpSender:
         requests_per_minute: float | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         client: httpx.Client | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: SendRate | None = None,
+        budgets: BucketStore | None = None,
         max_wait: float | None = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -308,9 +312,18 @@ class HttpSender:
         self._timeout = timeout
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
-        self.limiter = limiter or RateLimiter(requests_per_minute, clock=clock, sleep=sleep)
-        self._max_wait = max_wait
         self._wall_clock = wall_clock
+        # The account's budget: in `budgets` (shared by every process) when given.
+        self.limiter = limiter or SendRate(
+            requests_per_minute,
+            store=budgets,
+            key=self.provider_name.lower(),
+            clock=clock,
+            sleep=sleep,
+            remaining_headers=self.remaining_headers,
+            reset=self._reset_seconds,
+        )
+        self._max_wait = max_wait
         self._log = logging.getLogger(type(self).__module__)
 
     def __repr__(self) -> str:  # never the credentials
@@ -332,6 +345,16 @@ class HttpSender:
             f"to={phone.mask(message.to)} media={len(message.media_urls)}"
         )
 
+    def _reset_seconds(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds until the provider's reset header says its budget is back."""
+        for name in self.reset_headers:
+            value = headers.get(name)
+            if value:
+                seconds = reset_header_seconds(value, self._wall_clock)
+                if seconds is not None:
+                    return seconds
+        return None
+
     def _failure(self, response: httpx.Response, retry_after: float | None) -> ConnectorError:
         """The error for a non-2xx answer; a provider with its own meanings overrides this."""
         return failure_for_status(self.provider_name, response, retry_after)
@@ -345,7 +368,7 @@ class HttpSender:
     ) -> httpx.Response:
         """POST once, after the budget allows; a 2xx answer, or the classified error raised."""
         try:
-            self.limiter.acquire(self._max_wait)
+            self.limiter.acquire(max_wait=self._max_wait)
         except BudgetExhausted as exc:
             raise Transient(
                 f"{self.provider_name} send budget is spent for now; nothing was sent",
@@ -363,6 +386,7 @@ class HttpSender:
         except httpx.TransportError as exc:
             raise self._fail(message, transport_failure(self.provider_name, exc)) from exc
         if response.is_success:
+            self.limiter.observe(response.headers)
             return response
         retry_after = None
         if response.status_code in _STATUS_NEVER_HANDLED:

@@ -201,6 +201,18 @@ targets = Table(
     _ts("updated_at"),
 )
 
+# -- rate budgets shared by every process (connector.store.budgets) ----------------------------
+
+# One row per bucket (e.g. "hubspot", "aircall"); `state` is the budget's JSON, changed only
+# under the row's lock.
+rate_budgets = Table(
+    "rate_budgets",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("state", Text, nullable=False),
+    _ts("updated_at"),
+)
+
 # -- media (captures, retention, uploads) -------------------------------------------------------
 
 # Files kept by `POST /v1/uploads` for a later send; their blobs share the media store with the

@@ -29,6 +29,7 @@ from connector.core.errors import (
 from connector.store import queue
 from connector.store.db import Database
 from connector.store.queue import Job, utcnow
+from connector.sync import linger
 from connector.sync.retry import backoff_seconds, expired
 
 log = structlog.get_logger(__name__)
@@ -45,6 +46,9 @@ class Batched:
 
     handler: BatchHandler
     size: int
+    # Seconds a batch smaller than `size` may wait for more jobs before it runs (see
+    # `sync/linger.py`), asked after each claim; None or 0: it runs at once.
+    linger: Callable[[list[Job]], float] | None = None
 
 
 CREDENTIALS_PAUSE = timedelta(minutes=5)
@@ -160,6 +164,7 @@ class Worker:
         if job is None:
             return None
         if job.kind in self.batched:
+            batch += self._linger(batch, worker_id)
             self._run_batch(batch, worker_id)
         else:
             self._run(job, worker_id)
@@ -171,6 +176,27 @@ class Worker:
         while count < limit and self.run_once() is not None:
             count += 1
         return count
+
+    def _linger(self, batch: list[Job], worker_id: str) -> list[Job]:
+        """More jobs for a small batch, claimed while it lingers (as long as its kind says)."""
+        spec = self.batched[batch[0].kind]
+        room = spec.size - len(batch)
+        seconds = spec.linger(batch) if spec.linger is not None and room > 0 else 0.0
+        if seconds <= 0:
+            return []
+
+        def claim_more(limit: int) -> list[Job]:
+            with self.database.begin() as conn:
+                return queue.claim_more(
+                    conn,
+                    batch[0],
+                    worker_id,
+                    self.lease,
+                    limit=limit,
+                    skip_locked=self.database.is_postgres,
+                )
+
+        return linger.gather(claim_more, room, seconds, stopping=self.stopping)
 
     def _run(self, job: Job, worker_id: str) -> None:
         started = time.perf_counter()

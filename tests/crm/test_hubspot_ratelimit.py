@@ -11,7 +11,8 @@ import pytest
 
 from connector.crm.base import RecordWrite
 from connector.crm.hubspot import HubSpotAdapter
-from connector.crm.ratelimit import RateLimiter
+from connector.crm.ratelimit import RollingWindowBudget
+from connector.store.budgets import BudgetExhausted, MemoryBuckets
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.test_hubspot_kit import fresh, make_adapter, rule, sms
@@ -36,11 +37,23 @@ def t() -> FakeTime:
     return FakeTime()
 
 
-def limiter(t: FakeTime, limit: int = 3, window: float = 10.0) -> RateLimiter:
-    return RateLimiter(limit, window, clock=t.clock, sleep=t.sleep)
+def limiter(t: FakeTime, limit: int = 3, window: float = 10.0) -> RollingWindowBudget:
+    return RollingWindowBudget(limit, window, clock=t.clock, sleep=t.sleep)
 
 
-def starts(t: FakeTime, rl: RateLimiter, calls: int, duration: float = 0.0) -> list[float]:
+def rate_headers(
+    *, remaining: int | None = None, limit: int | None = None, window_ms: int | None = None
+) -> dict[str, str]:
+    """HubSpot's answer headers, in the case HubSpot writes them."""
+    values = {
+        "X-HubSpot-RateLimit-Remaining": remaining,
+        "X-HubSpot-RateLimit-Max": limit,
+        "X-HubSpot-RateLimit-Interval-Milliseconds": window_ms,
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def starts(t: FakeTime, rl: RollingWindowBudget, calls: int, duration: float = 0.0) -> list[float]:
     started = []
     for _ in range(calls):
         with rl.slot():
@@ -65,7 +78,7 @@ def test_a_slot_is_held_until_a_window_after_the_call_ended(t: FakeTime) -> None
 def test_headers_saying_less_is_left_slow_us_down(t: FakeTime) -> None:
     rl = limiter(t, limit=100)
     with rl.slot():
-        rl.observe(remaining=1, limit=100, window=10.0)  # others spent 98 of the window
+        rl.observe(rate_headers(remaining=1, limit=100, window_ms=10_000))  # others spent 98
 
     assert rl.remaining() == 1
     assert starts(t, rl, 2) == [0, 10]
@@ -74,9 +87,9 @@ def test_headers_saying_less_is_left_slow_us_down(t: FakeTime) -> None:
 def test_a_smaller_server_limit_is_adopted_never_a_larger_one(t: FakeTime) -> None:
     rl = limiter(t, limit=100)
 
-    rl.observe(remaining=None, limit=50, window=5.0)
+    rl.observe(rate_headers(limit=50, window_ms=5_000))
     assert (rl.limit, rl.window) == (50, 5.0)
-    rl.observe(remaining=None, limit=190, window=10.0)
+    rl.observe(rate_headers(limit=190, window_ms=10_000))
     assert rl.limit == 100
 
 
@@ -96,8 +109,44 @@ def test_after_a_429_without_retry_after_the_rest_of_the_window_is_waited(t: Fak
     assert starts(t, rl, 1) == [pytest.approx(10.0)]
 
 
+def test_a_slot_held_by_a_process_that_died_is_free_again_after_the_longest_call(
+    t: FakeTime,
+) -> None:
+    store = MemoryBuckets(t.clock)
+    died = RollingWindowBudget(1, 10.0, store=store, clock=t.clock, max_call_seconds=60.0)
+    died.acquire()  # and never released: its process was killed mid-call
+    alive = RollingWindowBudget(1, 10.0, store=store, clock=t.clock, sleep=t.sleep)
+
+    assert alive.acquire() == pytest.approx(70.0)
+
+
+def test_several_slots_are_taken_at_once_or_not_at_all(t: FakeTime) -> None:
+    rl = limiter(t, limit=3)
+    rl.acquire(2)
+    rl.release()  # one call that took two slots ended at 0: they are free again at 10
+
+    with pytest.raises(BudgetExhausted) as refused:
+        rl.acquire(2, max_wait=1.0)
+
+    assert refused.value.wait_seconds == pytest.approx(10.0)
+    assert rl.remaining() == 1, "the refused call took nothing"
+    assert rl.acquire(2) == pytest.approx(10.0)
+
+
+def test_a_new_configured_limit_starts_a_fresh_window(t: FakeTime) -> None:
+    store = MemoryBuckets(t.clock)
+    old = RollingWindowBudget(2, 10.0, store=store, clock=t.clock, name="hubspot")
+    for _ in range(2):
+        with old.slot():
+            pass
+
+    new = RollingWindowBudget(5, 10.0, store=store, clock=t.clock, name="hubspot")
+
+    assert new.remaining() == 5
+
+
 def test_threads_share_one_allowance() -> None:
-    rl = RateLimiter(5, 0.3)
+    rl = RollingWindowBudget(5, 0.3)
     started: list[float] = []
     lock = threading.Lock()
 

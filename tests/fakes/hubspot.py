@@ -507,6 +507,7 @@ class Call:
     body: Any
     status: int | None = None  # None until answered
     delivered: bool = True  # False when an injection dropped the connection
+    at: float = 0.0  # time.monotonic() when it was counted against the rate windows
 
 
 @dataclass
@@ -1035,6 +1036,23 @@ class FakeHubSpot:
                 and (status is None or c.status == status)
             )
 
+    def busiest_window(self, seconds: float, *, searches_only: bool = False) -> int:
+        """The most requests that arrived within any ``seconds``-long window, refused ones
+        included: what a client sharing one budget across processes must keep at or under
+        the limit."""
+        with self._lock:
+            arrivals = sorted(
+                c.at
+                for c in self._calls
+                if not searches_only or (c.method == "POST" and c.path.endswith("/search"))
+            )
+        busiest, start = 0, 0
+        for end, moment in enumerate(arrivals):
+            while arrivals[start] <= moment - seconds:
+                start += 1
+            busiest = max(busiest, end - start + 1)
+        return busiest
+
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
@@ -1134,6 +1152,7 @@ class FakeHubSpot:
     def _process(self, request: Request, call: Call) -> tuple[Reply, bool]:
         """The answer, and whether a handler ran (only then may post-processing misbehave)."""
         now = time.monotonic()
+        call.at = now
         is_search = call.method == "POST" and call.path.endswith("/search")
         with self._lock:
             limited = self._admit(now, is_search)

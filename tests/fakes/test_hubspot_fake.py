@@ -6,6 +6,7 @@ answers: which exception class a status raises, how a 207 surfaces, where the he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -557,6 +558,19 @@ def test_rate_window_answers_429_with_hubspot_headers() -> None:
     assert body["correlationId"]
     assert hs.rate_limited == 1
     assert status == 200
+
+
+def test_the_busiest_window_counts_refused_requests_too() -> None:
+    with FakeHubSpot(rate_limit=(3, 60.0)) as hs:
+        search = hs.client().crm.contacts.search_api.do_search
+        for _ in range(5):
+            with contextlib.suppress(ContactsApiException):
+                search(public_object_search_request=phone_search(PHONE))
+
+        assert hs.busiest_window(60.0) == 5
+        assert hs.busiest_window(60.0, searches_only=True) == 5
+        assert hs.busiest_window(1e-9) == 1
+        assert hs.rate_limited == 2
 
 
 def test_sdk_retry_with_allowed_methods_none_rides_out_a_429(hs: FakeHubSpot) -> None:

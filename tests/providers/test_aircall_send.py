@@ -14,7 +14,7 @@ import respx
 from connector.core.errors import CredentialsError, OutcomeUnknown, Permanent, Transient
 from connector.core.model import DeliveryStatus
 from connector.providers.aircall_send import AircallSender
-from connector.providers.ratelimit import RateLimiter
+from connector.providers.ratelimit import SendRate
 from connector.providers.sending import Sender
 from tests.providers.factories import (
     AIRCALL_NUMBER_ID,
@@ -256,6 +256,21 @@ def test_a_429_pauses_the_next_send_until_aircalls_budget_is_back(
     assert clock.sleeps == [20]
 
 
+def test_an_accepted_send_that_spent_the_last_request_pauses_the_next_until_the_reset(
+    sender: AircallSender, clock: FakeClock, respx_mock: respx.MockRouter
+):
+    respx_mock.post(SEND_URL).respond(
+        200,
+        json=ACCEPTED,
+        headers={"X-AircallApi-Remaining": "0", "X-AircallApi-Reset": str(int(NOW) + 25)},
+    )
+    sender.send(outbound_message())
+
+    sender.send(outbound_message())
+
+    assert clock.sleeps == [25]
+
+
 @pytest.mark.parametrize(
     "failure",
     [
@@ -349,7 +364,7 @@ def test_when_the_budget_is_spent_beyond_max_wait_nothing_is_sent_and_it_is_tran
     clock: FakeClock, respx_mock: respx.MockRouter
 ):
     route = respx_mock.post(SEND_URL).respond(200, json=ACCEPTED)
-    limiter = RateLimiter(1, clock=clock.monotonic, sleep=clock.sleep)  # one a minute
+    limiter = SendRate(1, clock=clock.monotonic, sleep=clock.sleep)  # one a minute
     with AircallSender(API_ID, API_TOKEN, BASE_URL, limiter=limiter, max_wait=10) as sender:
         sender.send(outbound_message())
         with pytest.raises(Transient) as caught:

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from connector.providers.cloudtalk_send import CloudTalkSender
-from connector.providers.ratelimit import BudgetExhausted, RateLimiter
+from connector.providers.ratelimit import BudgetExhausted, SendRate
 from connector.providers.sending import (
     MAX_RETRY_AFTER,
     reset_header_seconds,
@@ -22,8 +22,8 @@ from tests.providers.factories import FakeClock, outbound_message
 NOW = 1_777_629_600.0
 
 
-def limiter(per_minute: float, clock: FakeClock, **options: int) -> RateLimiter:
-    return RateLimiter(per_minute, clock=clock.monotonic, sleep=clock.sleep, **options)
+def limiter(per_minute: float, clock: FakeClock, **options: int) -> SendRate:
+    return SendRate(per_minute, clock=clock.monotonic, sleep=clock.sleep, **options)
 
 
 def test_the_first_request_goes_at_once_and_the_next_are_evenly_spaced():
@@ -90,7 +90,7 @@ def test_threads_sharing_a_limiter_each_get_their_own_slot():
         with lock:
             waits.append(seconds)
 
-    budget = RateLimiter(60, clock=lambda: frozen, sleep=record)
+    budget = SendRate(60, clock=lambda: frozen, sleep=record)
     threads = [threading.Thread(target=budget.acquire) for _ in range(8)]
     for thread in threads:
         thread.start()
@@ -132,10 +132,39 @@ def test_defer_never_shortens_a_pause_already_in_place():
     assert budget.acquire() == 30
 
 
+def test_an_answer_saying_none_is_left_pauses_until_the_reset():
+    clock = FakeClock()
+    budget = SendRate(
+        60,
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+        remaining_headers=("X-AircallApi-Remaining",),
+        reset=lambda headers: float(headers["X-AircallApi-Reset"]),
+    )
+    budget.acquire()
+
+    budget.observe(httpx.Headers({"x-aircallapi-remaining": "0", "X-AircallApi-Reset": "42"}))
+
+    assert budget.acquire() == 42
+
+
+def test_an_answer_with_requests_left_changes_nothing():
+    clock = FakeClock()
+    budget = SendRate(
+        60, clock=clock.monotonic, sleep=clock.sleep, remaining_headers=("X-AircallApi-Remaining",)
+    )
+    budget.acquire()
+    clock.now += 1
+
+    budget.observe({"X-AircallApi-Remaining": "7"})
+
+    assert budget.acquire() == 0
+
+
 @pytest.mark.parametrize(("per_minute", "burst"), [(0, 1), (-5, 1), (60, 0)])
 def test_a_limiter_needs_a_positive_rate_and_burst(per_minute: float, burst: int):
     with pytest.raises(ValueError):
-        RateLimiter(per_minute, burst=burst)
+        SendRate(per_minute, burst=burst)
 
 
 def test_worker_threads_sharing_one_sender_stay_within_its_budget(respx_mock: respx.MockRouter):

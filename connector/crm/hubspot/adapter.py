@@ -41,6 +41,7 @@ from connector.crm.hubspot.errors import HubSpotError
 from connector.crm.hubspot.links import ContactLinks
 from connector.crm.hubspot.records import Pending, RecordWriter
 from connector.crm.ratelimit import Clock, Sleep
+from connector.store.budgets import BucketStore
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,9 @@ class HubSpotAdapter:
         a whole, to find the one bad record.
     :param contact_wait: seconds to wait for a contact another worker is creating, before giving
         the records back to the queue.
+    :param budgets: where the rate budgets live; a store shared by every process (the
+        database or Redis) keeps all of them inside HubSpot's per-app limits together. Without
+        one, the budgets are this process's alone.
     :param clock, sleep: injectable for tests (the rate limiters and what expires use them).
     """
 
@@ -75,6 +79,7 @@ class HubSpotAdapter:
         max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
         split_budget: int = DEFAULT_SPLIT_BUDGET,
         contact_wait: float = CONTACT_WAIT_SECONDS,
+        budgets: BucketStore | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
@@ -85,6 +90,7 @@ class HubSpotAdapter:
             search_rate=search_rate,
             timeout=timeout,
             max_rate_limit_wait=max_rate_limit_wait,
+            budgets=budgets,
             clock=clock,
             sleep=sleep,
         )
@@ -95,6 +101,10 @@ class HubSpotAdapter:
         )
         self._links = ContactLinks(self.api, contact_cache)
         self._records = RecordWriter(self.api, clock)
+
+    def budget_left(self) -> int:
+        """Calls the shared 10-second budget allows right now (for the sync's linger)."""
+        return self.api.limiter.remaining()
 
     @property
     def stats(self) -> CallStats:

@@ -51,7 +51,8 @@ from connector.crm.hubspot.answers import (
     property_of,
 )
 from connector.crm.hubspot.errors import HubSpotError, header_map
-from connector.crm.ratelimit import Clock, RateLimiter, Sleep
+from connector.crm.ratelimit import Clock, RollingWindowBudget, Sleep
+from connector.store.budgets import BucketStore
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,7 @@ class HubSpotApi:
         search_rate: float = DEFAULT_SEARCH_RATE,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS,
+        budgets: BucketStore | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
@@ -97,10 +99,18 @@ class HubSpotApi:
         ]
         self.timeout = timeout
         self.max_rate_limit_wait = max_rate_limit_wait
-        self.limiter = RateLimiter(*rate_limit, clock=clock, sleep=sleep, name="hubspot")
+        # Both budgets are per app, so they live in `budgets` when every process shares it.
+        self.limiter = RollingWindowBudget(
+            *rate_limit, store=budgets, clock=clock, sleep=sleep, name="hubspot"
+        )
         search_limit, search_window = _per_window(search_rate)
-        self.search_limiter = RateLimiter(
-            search_limit, search_window, clock=clock, sleep=sleep, name="hubspot-search"
+        self.search_limiter = RollingWindowBudget(
+            search_limit,
+            search_window,
+            store=budgets,
+            clock=clock,
+            sleep=sleep,
+            name="hubspot-search",
         )
         self.stats = CallStats()
         self._stats_lock = threading.Lock()
@@ -370,16 +380,10 @@ class HubSpotApi:
         return data, None
 
     def _observe(self, headers: Mapping[str, str], *, search: bool, full: bool) -> None:
-        remaining = _int_or_none(headers.get("x-hubspot-ratelimit-remaining"))
-        limit = _int_or_none(headers.get("x-hubspot-ratelimit-max"))
-        interval_ms = _int_or_none(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
-        if remaining is None and limit is None and interval_ms is None:
-            return
-        self.limiter.observe(
-            remaining=None if full else remaining,
-            limit=limit,
-            window=interval_ms / 1000 if interval_ms else None,
-        )
+        # A 429's "remaining" says nothing new: `_rate_limited` counts the window as full.
+        if full:
+            headers = {k: v for k, v in headers.items() if k != "x-hubspot-ratelimit-remaining"}
+        self.limiter.observe(headers)
 
     def _rate_limited(self, error: HubSpotError, *, search: bool) -> float:
         """A 429: hold every caller back for `Retry-After`, or else the rest of the window."""
@@ -423,9 +427,3 @@ def _per_window(rate: float) -> tuple[int, float]:
         return int(rate), int(rate) / rate
     return 1, 1 / rate
 
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

@@ -41,6 +41,7 @@ from connector.crm.salesforce.records import (
     task_body,
     upsert,
 )
+from connector.store.budgets import BucketStore
 
 if TYPE_CHECKING:
     from connector.config import Settings
@@ -297,7 +298,9 @@ def _by_15(found: dict[str, Any], contact_id: str) -> Any:
     return next((v for k, v in found.items() if k[:15] == contact_id[:15]), None)
 
 
-def from_settings(settings: Settings, contact_cache: ContactCache) -> SalesforceAdapter:
+def from_settings(
+    settings: Settings, contact_cache: ContactCache, budgets: BucketStore | None = None
+) -> SalesforceAdapter:
     """The adapter the settings describe (`ConfigError` when the credentials are incomplete).
 
     Optional settings read when present: `salesforce_login_url`, `salesforce_timeout_seconds`,
@@ -308,6 +311,7 @@ def from_settings(settings: Settings, contact_cache: ContactCache) -> Salesforce
     budget = ApiBudget(
         soft=settings.salesforce_api_usage_soft,
         hard=settings.salesforce_api_usage_hard,
+        store=budgets,
     )
     return SalesforceAdapter(
         auth_from_settings(settings),

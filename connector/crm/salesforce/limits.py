@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from connector.core.errors import Throttled
+from connector.store.budgets import BucketStore, MemoryBuckets, State
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +50,12 @@ def parse_limit_info(header: str | None) -> ApiUsage | None:
 
 
 class ApiBudget:
-    """Paces calls by the last reported usage; thread-safe (one budget per adapter)."""
+    """Paces calls by the last reported usage, in every process that shares `store`.
+
+    The reading is the org's, whoever made the call it came with, so it is kept in the store
+    (`connector.store.budgets`): usage one process observes slows down or pauses all of them.
+    Without a store the budget is this process's alone, on `clock`.
+    """
 
     def __init__(
         self,
@@ -58,6 +64,8 @@ class ApiBudget:
         hard: float = 0.95,
         min_interval: float = 1.0,
         pause: float = DAILY_LIMIT_PAUSE_SECONDS,
+        store: BucketStore | None = None,
+        key: str = "salesforce",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -67,28 +75,31 @@ class ApiBudget:
         self.hard = hard
         self.min_interval = min_interval
         self.pause = pause
-        self._clock = clock
+        self.store: BucketStore = store if store is not None else MemoryBuckets(clock)
+        self.key = key
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._usage: ApiUsage | None = None
-        self._observed_at = 0.0
-        self._next_call_at = 0.0
         self.calls = 0
 
     @property
     def usage(self) -> ApiUsage | None:
-        return self._usage
+        state, _now = self.store.read(self.key)
+        return _usage_of(state)
 
     def observe(self, header: str | None) -> None:
         usage = parse_limit_info(header)
         if usage is None:
             return
-        with self._lock:
-            crossed_soft = usage.share >= self.soft and (
-                self._usage is None or self._usage.share < self.soft
-            )
-            self._usage = usage
-            self._observed_at = self._clock()
+        if not self._worth_writing(usage):
+            return
+
+        def step(state: State | None, now: float) -> tuple[State, bool]:
+            before = _usage_of(state)
+            crossed = usage.share >= self.soft and (before is None or before.share < self.soft)
+            new = {**(state or {}), "used": usage.used, "limit": usage.limit, "observed_at": now}
+            return new, crossed
+
+        crossed_soft = self.store.update(self.key, step)
         if crossed_soft:
             log.warning(
                 "salesforce.api_usage_high", used=usage.used, limit=usage.limit, pacing=True
@@ -104,20 +115,42 @@ class ApiBudget:
         A reading older than the pause no longer counts, so the first call after a pause goes
         through and brings a fresh reading.
         """
-        with self._lock:
-            usage, now = self._usage, self._clock()
-            if usage is None or now - self._observed_at > self.pause:
-                return
-            if usage.share >= self.hard:
-                raise Throttled(
-                    f"Salesforce daily API allocation nearly spent ({usage.used}/{usage.limit} "
-                    f"calls in the last 24 h); the connector keeps the last "
-                    f"{round((1 - self.hard) * 100)}% for the org's other users",
-                    self.pause,
-                )
-            if usage.share < self.soft:
-                return
-            wait = max(0.0, self._next_call_at - now)
-            self._next_call_at = max(now, self._next_call_at) + self.min_interval
+        state, now = self.store.read(self.key)
+        usage = _usage_of(state)
+        if usage is None or state is None or now - float(state["observed_at"]) > self.pause:
+            return
+        if usage.share >= self.hard:
+            raise Throttled(
+                f"Salesforce daily API allocation nearly spent ({usage.used}/{usage.limit} "
+                f"calls in the last 24 h); the connector keeps the last "
+                f"{round((1 - self.hard) * 100)}% for the org's other users",
+                self.pause,
+            )
+        if usage.share < self.soft:
+            return
+
+        def pace(state: State | None, now: float) -> tuple[State, float]:
+            next_call_at = float((state or {}).get("next_call_at", 0.0))
+            wait = max(0.0, next_call_at - now)
+            following = max(now, next_call_at) + self.min_interval
+            return {**(state or {}), "next_call_at": following}, wait
+
+        wait = self.store.update(self.key, pace)
         if wait:
             self._sleep(wait)
+
+    def _worth_writing(self, usage: ApiUsage) -> bool:
+        """Skip a reading nobody would act on: below `soft`, as the stored one is, and within
+        1 % of the allocation of it (Salesforce answers every call with a reading)."""
+        if usage.share >= self.soft:
+            return True
+        stored = _usage_of(self.store.read(self.key)[0])
+        if stored is None or stored.share >= self.soft or stored.limit != usage.limit:
+            return True
+        return abs(usage.used - stored.used) >= 0.01 * usage.limit
+
+
+def _usage_of(state: State | None) -> ApiUsage | None:
+    if not state or "used" not in state:
+        return None
+    return ApiUsage(int(state["used"]), int(state["limit"]))

@@ -1,0 +1,94 @@
+"""The bounded linger: a small CRM batch waits briefly for more jobs when calls are scarce."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from connector.store import queue
+from connector.store.db import Database
+from connector.store.queue import Job
+from connector.sync.linger import budget_linger, gather
+from connector.sync.worker import Batched, Worker
+from tests.sync.test_batches import RecordingBatch, queue_syncs
+
+
+def jobs(count: int) -> list[Job]:
+    """A claimed batch of `count` jobs; the linger looks only at how many there are."""
+    return [Job.__new__(Job) for _ in range(count)]
+
+
+def test_a_small_batch_lingers_when_the_budget_is_nearly_spent() -> None:
+    linger = budget_linger(lambda _batch: 3, 1.5, fill=100, short=10)
+
+    assert linger(jobs(1)) == 1.5
+
+
+def test_no_linger_while_the_budget_has_calls_to_spare() -> None:
+    linger = budget_linger(lambda _batch: 60, 1.5, fill=100, short=10)
+
+    assert linger(jobs(1)) == 0
+
+
+def test_a_batch_that_fills_a_call_goes_at_once_without_asking_the_budget() -> None:
+    asked: list[int] = []
+    linger = budget_linger(lambda batch: asked.append(len(batch)) or 0, 1.5, fill=100, short=10)
+
+    assert linger(jobs(100)) == 0
+    assert asked == []
+
+
+def test_no_linger_for_a_target_without_a_budget_or_when_turned_off() -> None:
+    assert budget_linger(lambda _batch: None, 1.5, fill=100, short=10)(jobs(1)) == 0
+    assert budget_linger(lambda _batch: 0, 0.0, fill=100, short=10)(jobs(1)) == 0
+
+
+def test_a_stopping_worker_does_not_linger() -> None:
+    stopping = threading.Event()
+    stopping.set()
+    claimed: list[int] = []
+
+    more = gather(lambda n: claimed.append(n) or [], 10, 60.0, stopping=stopping)
+
+    assert (more, claimed) == ([], [])
+
+
+def lingering_worker(
+    database: Database, handler: RecordingBatch, *, seconds: float, arrivals: int, size: int
+) -> Worker:
+    """A worker whose linger sees `arrivals` more jobs queued while the first batch waits."""
+
+    def linger(batch: list[Job]) -> float:
+        queue_syncs(database, [(f"late{i}", 100 + i) for i in range(arrivals)])
+        return seconds
+
+    return Worker(
+        database,
+        {},
+        batched={"sync_crm": Batched(handler, size, linger)},
+        lease=timedelta(seconds=30),
+    )
+
+
+def test_a_lingering_batch_takes_the_jobs_queued_meanwhile_in_the_same_call(
+    sqlite_database: Database,
+) -> None:
+    queue_syncs(sqlite_database, [("first", 1)])
+    handler = RecordingBatch()
+    worker = lingering_worker(sqlite_database, handler, seconds=5.0, arrivals=4, size=5)
+
+    worker.run_once()
+
+    assert handler.calls == [["first", "late0", "late1", "late2", "late3"]]
+    with sqlite_database.read() as conn:
+        assert queue.counts(conn) == {"done": 5}
+
+
+def test_without_a_linger_the_batch_goes_with_what_was_there(sqlite_database: Database) -> None:
+    queue_syncs(sqlite_database, [("first", 1)])
+    handler = RecordingBatch()
+    worker = lingering_worker(sqlite_database, handler, seconds=0.0, arrivals=2, size=5)
+
+    worker.run_once()
+
+    assert handler.calls == [["first"]]
