@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from connector.config import Settings, load_settings
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
@@ -30,6 +32,8 @@ from connector.store.queue import Job
 from connector.sync.crm_sync import CrmSync
 from connector.sync.outbound import SEND_MESSAGE, SendJob
 from connector.sync.worker import Batched, Handler, Periodic, Worker
+
+log = structlog.get_logger(__name__)
 
 CRM_NAMES = ("hubspot", "salesforce")
 # Records per batched sync call; each adapter splits further to its CRM's batch size.
@@ -142,6 +146,14 @@ def load_secret(settings: Settings) -> bytes:
 
 def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> Connector:
     settings = settings or load_settings()
+    for token in settings.api_tokens:
+        if token.legacy:
+            log.warning(
+                "config.api_token_without_scopes",
+                entry=token.name,
+                detail="a bare CONNECTOR_API_TOKENS entry is an admin token; write "
+                "name:scopes:secret to give it only the scopes it needs",
+            )
     database = Database(settings.effective_database_url)
     if upgrade_sqlite and database.is_sqlite:
         migrate.upgrade(database)

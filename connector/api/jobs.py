@@ -8,11 +8,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep, Offset, RowId
 from connector.store import queue
 from connector.store.queue import Job, JobState
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[TokenDep])
+router = APIRouter(
+    prefix="/v1/jobs", tags=["jobs"], dependencies=[AdminScope], responses=AUTH_RESPONSES
+)
 
 
 class JobOut(BaseModel):
@@ -38,7 +40,7 @@ def list_jobs(
     connector: ConnectorDep,
     state: JobState | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[JobOut]:
     with connector.database.read() as conn:
         return [
@@ -47,7 +49,7 @@ def list_jobs(
 
 
 @router.post("/{job_id}/retry", summary="Replay a dead job")
-def retry_job(job_id: int, connector: ConnectorDep) -> JobOut:
+def retry_job(job_id: RowId, connector: ConnectorDep) -> JobOut:
     with connector.database.begin() as conn:
         job = queue.get(conn, job_id)
         if job is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import AUTH_RESPONSES, ConnectorDep, ReadScope, RowId
 from connector.core.catalogue import MEDIA_UNAVAILABLE_TEXT
 from connector.media import archive
 from connector.media.downloads import Medium, find_medium
@@ -89,18 +89,20 @@ def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> S
 @router.get(
     "/v1/messages/{message_id}/media.zip",
     summary="Every medium of a message in one zip",
-    dependencies=[TokenDep],
+    dependencies=[ReadScope],
     response_class=StreamingResponse,
+    responses=AUTH_RESPONSES,
 )
-def message_media_zip(message_id: int, connector: ConnectorDep) -> StreamingResponse:
+def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     return _zip(archive.message_archive(connector.database, message_id), connector, "message")
 
 
 @router.get(
     "/v1/threads/{thread_id}/media.zip",
     summary="Every medium of a conversation in one zip",
-    dependencies=[TokenDep],
+    dependencies=[ReadScope],
     response_class=StreamingResponse,
+    responses=AUTH_RESPONSES,
 )
-def thread_media_zip(thread_id: int, connector: ConnectorDep) -> StreamingResponse:
+def thread_media_zip(thread_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     return _zip(archive.thread_archive(connector.database, thread_id), connector, "thread")

@@ -10,13 +10,15 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import AUTH_RESPONSES, ConnectorDep, SendScope, ValidationErrorsOut
 from connector.bootstrap import Connector
 from connector.core.catalogue import Refusal
 from connector.core.model import Provider
 from connector.media.uploads import MalformedUpload, UploadRefused, UploadResult, receive_uploads
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"], dependencies=[TokenDep])
+router = APIRouter(
+    prefix="/v1/uploads", tags=["uploads"], dependencies=[SendScope], responses=AUTH_RESPONSES
+)
 
 
 class RefusalOut(BaseModel):
@@ -123,7 +125,10 @@ async def keep_uploads(
     },
     responses={
         413: {"model": RefusalsOut, "description": "A file exceeds the largest allowed size"},
-        422: {"model": RefusalsOut, "description": "More files than a message may carry"},
+        422: {
+            "model": RefusalsOut | ValidationErrorsOut,
+            "description": "More files than a message may carry, or a bad `provider`",
+        },
     },
 )
 async def upload(

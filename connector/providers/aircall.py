@@ -30,6 +30,8 @@ from typing import Any
 from connector.core.events import EventKind, MalformedEvent, ProviderEvent, WebhookRejected
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
+    MAX_EVENT,
+    MAX_STATUS,
     attachment_name,
     content_digest,
     read_id,
@@ -78,7 +80,7 @@ def verify(payload: Mapping[str, Any], expected_token: str) -> None:
 def parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
     """The core event an (already verified) Aircall webhook body stands for."""
     envelope = read_mapping(payload, "payload")
-    event = read_str(envelope.get("event"), "event")
+    event = read_str(envelope.get("event"), "event", MAX_EVENT)
     occurred_at = read_instant(envelope.get("timestamp"), "timestamp")
     resource = read_optional_str(envelope.get("resource"), "resource")
 
@@ -96,7 +98,7 @@ def parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
             envelope, event, occurred_at, f"channel {channel!r} is not SMS/MMS", message_id
         )
 
-    raw_status = read_optional_str(data.get("status"), "data.status")
+    raw_status = read_optional_str(data.get("status"), "data.status", MAX_STATUS)
     if kind is EventKind.STATUS_UPDATED and raw_status is None:
         raise MalformedEvent("data.status is required")
     direction = _direction(data, kind)

@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from connector.core.events import EventKind, MalformedEvent, ProviderEvent, WebhookRejected
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
+    MAX_EVENT,
+    MAX_STATUS,
     attachment_name,
     content_digest,
     read_id,
@@ -128,7 +130,7 @@ def parse_event(
     """
     body = read_mapping(payload, "payload")
     fields = _Fields(body)
-    event = read_str(fields.get(field_map.event), field_map.event)
+    event = read_str(fields.get(field_map.event), field_map.event, MAX_EVENT)
     if event == field_map.received_event:
         kind, direction = EventKind.MESSAGE_RECEIVED, Direction.INBOUND
     elif event == field_map.sent_event:
@@ -143,7 +145,7 @@ def parse_event(
     other_party = read_phone(fields.get(field_map.other_party), field_map.other_party)
     text = read_text(fields.get(field_map.text), field_map.text)
     created_at = read_optional_instant(fields.get(field_map.created_at), field_map.created_at)
-    raw_status = read_optional_str(fields.get(field_map.status), field_map.status)
+    raw_status = read_optional_str(fields.get(field_map.status), field_map.status, MAX_STATUS)
     status = _status(direction, raw_status)
     message_id = _message_id(
         fields, field_map, direction, line_number, other_party, text, created_at
