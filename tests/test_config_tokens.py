@@ -70,7 +70,8 @@ def test_an_empty_api_token_list_leaves_the_api_closed(monkeypatch: pytest.Monke
 
 def test_entries_carry_a_name_and_scopes_joined_by_plus(monkeypatch: pytest.MonkeyPatch) -> None:
     other = STRONG[::-1]
-    monkeypatch.setenv("CONNECTOR_API_TOKENS", f"crm-card:compose:{STRONG},scripts:read+send:{other}")
+    value = f"crm-card:compose:{STRONG},scripts:read+send:{other}"
+    monkeypatch.setenv("CONNECTOR_API_TOKENS", value)
 
     card, scripts = load_settings().api_tokens
 

@@ -172,15 +172,14 @@ class Service:
         port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{port}"
-        command = [str(Path(sys.executable).with_name("mms-connector")), "serve", "--port", str(port)]
+        program = str(Path(sys.executable).with_name("mms-connector"))
+        command = [program, "serve", "--port", str(port)]
         if not self.worker:
             command.append("--no-worker")
-        env = {
-            key: value for key, value in os.environ.items() if not key.startswith("CONNECTOR_")
-        }
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CONNECTOR_")}
         env.update(self.env)
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder
             )
         wait_until(self._alive, f"the service did not start: {self.logs()}")

@@ -194,10 +194,18 @@ def postgres_service(tmp_path: Path, postgres_url: str) -> Iterator[Service]:
         ({"id": "msg\x00id"}, "data.id"),
         ({"id": "m" * 300}, "data.id"),
         ({"status": "s" * 300}, "data.status"),
-        ({"media_details": [{"file_name": "n" * 300, "presigned_url": "https://m.example/a"}]},
-         "data.media_details[0].file_name"),
-        ({"media_details": [{"file_type": "image/\x00", "presigned_url": "https://m.example/a"}]},
-         "data.media_details[0].file_type"),
+        (
+            {"media_details": [{"file_name": "n" * 300, "presigned_url": "https://m.example/a"}]},
+            "data.media_details[0].file_name",
+        ),
+        (
+            {
+                "media_details": [
+                    {"file_type": "image/\x00", "presigned_url": "https://m.example/a"}
+                ]
+            },
+            "data.media_details[0].file_type",
+        ),
     ],
 )
 def test_nul_bytes_and_long_values_are_refused_naming_the_field(
