@@ -61,5 +61,5 @@ def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
 
 
 router = APIRouter()
-router.include_router(page_router)
+router.include_router(page_router, include_in_schema=False)  # a page, not an API
 router.include_router(api_router)

@@ -59,6 +59,15 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body cannot be decoded as JSON"},
+}
+
+
+def not_found(what: str) -> dict[int | str, dict[str, Any]]:
+    return {404: {"model": ErrorOut, "description": f"No such {what}"}}
+
+
 def authenticate(connector: Connector, given: str) -> ApiToken | None:
     """The configured token whose secret is `given`; every secret is compared in full."""
     found = None

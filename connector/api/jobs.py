@@ -8,7 +8,15 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep, Offset, RowId
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    AdminScope,
+    ConnectorDep,
+    ErrorOut,
+    Offset,
+    RowId,
+    not_found,
+)
 from connector.store import queue
 from connector.store.queue import Job, JobState
 
@@ -48,7 +56,14 @@ def list_jobs(
         ]
 
 
-@router.post("/{job_id}/retry", summary="Replay a dead job")
+@router.post(
+    "/{job_id}/retry",
+    summary="Replay a dead job",
+    responses={
+        **not_found("job"),
+        409: {"model": ErrorOut, "description": "The job is not dead"},
+    },
+)
 def retry_job(job_id: RowId, connector: ConnectorDep) -> JobOut:
     with connector.database.begin() as conn:
         job = queue.get(conn, job_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
-from connector.api.deps import AUTH_RESPONSES, ConnectorDep, ReadScope, RowId
+from connector.api.deps import AUTH_RESPONSES, ConnectorDep, ReadScope, RowId, not_found
 from connector.core.catalogue import MEDIA_UNAVAILABLE_TEXT
 from connector.media import archive
 from connector.media.downloads import Medium, find_medium
@@ -91,7 +91,7 @@ def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> S
     summary="Every medium of a message in one zip",
     dependencies=[ReadScope],
     response_class=StreamingResponse,
-    responses=AUTH_RESPONSES,
+    responses={**AUTH_RESPONSES, **not_found("message")},
 )
 def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     return _zip(archive.message_archive(connector.database, message_id), connector, "message")
@@ -102,7 +102,7 @@ def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingRe
     summary="Every medium of a conversation in one zip",
     dependencies=[ReadScope],
     response_class=StreamingResponse,
-    responses=AUTH_RESPONSES,
+    responses={**AUTH_RESPONSES, **not_found("thread")},
 )
 def thread_media_zip(thread_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     return _zip(archive.thread_archive(connector.database, thread_id), connector, "thread")

@@ -14,11 +14,14 @@ from pydantic import BaseModel, Field
 
 from connector.api.deps import (
     AUTH_RESPONSES,
+    BODY_RESPONSES,
     ConnectorDep,
+    ErrorOut,
     ReadScope,
     RowId,
     SendScope,
     ValidationErrorsOut,
+    not_found,
 )
 from connector.api.uploads import RefusalOut, RefusalsOut
 from connector.core.model import DeliveryStatus, Provider
@@ -131,10 +134,11 @@ class ValidateOut(BaseModel):
         "their errors. A refusal is 422 with every reason, in the catalogue's exact words."
     ),
     responses={
+        **BODY_RESPONSES,
         422: {
             "model": RefusalsOut | ValidationErrorsOut,
             "description": "The rules refuse the send (`errors`), or the body is malformed",
-        }
+        },
     },
 )
 def send(body: SendRequest, connector: ConnectorDep, response: Response) -> SendOut | JSONResponse:
@@ -152,6 +156,7 @@ def send(body: SendRequest, connector: ConnectorDep, response: Response) -> Send
 @router.post(
     "/messages/validate",
     dependencies=[SendScope],
+    responses=BODY_RESPONSES,
     response_model=ValidateOut,
     summary="Check a send without sending it",
     description=(
@@ -182,7 +187,7 @@ def sends_to_check(
     dependencies=[ReadScope],
     response_model=MessageView,
     summary="A message: status, media links, thread, CRM records",
-    responses={404: {"description": "No such message"}},
+    responses=not_found("message"),
 )
 def get_message(message_id: RowId, connector: ConnectorDep) -> MessageView:
     view = outbound.message_view(connector, message_id)
@@ -202,8 +207,11 @@ def get_message(message_id: RowId, connector: ConnectorDep) -> MessageView:
         "the provider's inbox first. 409 for any other status."
     ),
     responses={
-        404: {"description": "No such message"},
-        409: {"description": "Not a send of this connector, or not Unknown / Not sent"},
+        **not_found("message"),
+        409: {
+            "model": ErrorOut,
+            "description": "Not a send of this connector, or not Unknown / Not sent",
+        },
     },
 )
 def retry(message_id: RowId, connector: ConnectorDep) -> SendOut:
@@ -220,7 +228,7 @@ def retry(message_id: RowId, connector: ConnectorDep) -> SendOut:
     dependencies=[ReadScope],
     response_model=ThreadView,
     summary="A conversation: its messages in the order they were sent",
-    responses={404: {"description": "No such thread"}},
+    responses=not_found("thread"),
 )
 def get_thread(thread_id: RowId, connector: ConnectorDep) -> ThreadView:
     view = outbound.thread_view(connector, thread_id)

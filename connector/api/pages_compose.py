@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from connector.api.deps import AUTH_RESPONSES, ComposeScope, ConnectorDep, RowId
+from connector.api.deps import AUTH_RESPONSES, BODY_RESPONSES, ComposeScope, ConnectorDep, RowId
 from connector.api.pages_lines import LineView, find_line, line_views
 from connector.api.pages_render import link_problem, page
 from connector.api.uploads import RefusalOut, RefusalsOut, keep_uploads
@@ -86,7 +86,7 @@ class ComposeLinkOut(BaseModel):
     "/compose-links",
     dependencies=[ComposeScope],
     response_model=ComposeLinkOut,
-    responses=AUTH_RESPONSES,
+    responses={**AUTH_RESPONSES, **BODY_RESPONSES},
     status_code=status.HTTP_201_CREATED,
     summary="A short-lived composer link for one CRM record and recipient",
     description=(

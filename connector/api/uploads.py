@@ -10,7 +10,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from connector.api.deps import AUTH_RESPONSES, ConnectorDep, SendScope, ValidationErrorsOut
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    ConnectorDep,
+    ErrorOut,
+    SendScope,
+    ValidationErrorsOut,
+)
 from connector.bootstrap import Connector
 from connector.core.catalogue import Refusal
 from connector.core.model import Provider
@@ -124,6 +130,7 @@ async def keep_uploads(
         }
     },
     responses={
+        400: {"model": ErrorOut, "description": "Not a multipart body of files"},
         413: {"model": RefusalsOut, "description": "A file exceeds the largest allowed size"},
         422: {
             "model": RefusalsOut | ValidationErrorsOut,
