@@ -18,7 +18,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from connector.config import ConfigError, Settings, load_settings, weak_secret
+import structlog
+
+from connector.config import ConfigError, Settings, load_settings
+from connector.core.access import weakness
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
@@ -38,6 +41,8 @@ from connector.sync.crm_sync import CrmSync
 from connector.sync.linger import budget_linger
 from connector.sync.outbound import SEND_MESSAGE, SendJob
 from connector.sync.worker import Batched, Handler, Periodic, Worker
+
+log = structlog.get_logger(__name__)
 
 CRM_NAMES = ("hubspot", "salesforce")
 # Records per batched sync call; each adapter splits further to its CRM's batch size.
@@ -177,7 +182,7 @@ def load_secret(settings: Settings) -> bytes:
         finally:
             os.unlink(candidate)
     key = path.read_text(encoding="utf-8").strip()
-    problem = weak_secret(key)
+    problem = weakness(key)
     if problem:
         raise SecretKeyError(
             f"{path} {problem}: set CONNECTOR_SECRET_KEY, or delete the file to generate a new "
@@ -188,6 +193,14 @@ def load_secret(settings: Settings) -> bytes:
 
 def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> Connector:
     settings = settings or load_settings()
+    for token in settings.api_tokens:
+        if token.legacy:
+            log.warning(
+                "config.api_token_without_scopes",
+                entry=token.name,
+                detail="a bare CONNECTOR_API_TOKENS entry is an admin token; write "
+                "name:scopes:secret to give it only the scopes it needs",
+            )
     database = Database(settings.effective_database_url)
     if upgrade_sqlite and database.is_sqlite:
         migrate.upgrade(database)

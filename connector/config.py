@@ -13,15 +13,14 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from connector.core.access import MIN_SECRET_BYTES, ApiToken, parse_tokens, placeholder, weakness
 from connector.core.model import AccountState, Provider
 from connector.core.policy import MmsPolicy, policy_for
 from connector.providers.cloudtalk import CloudTalkFieldMap
 
 ENV_PREFIX = "CONNECTOR_"
-MIN_SECRET_BYTES = 32
-# Words of the placeholders that example files and guides ship; a key containing one was copied,
-# not generated.
-_PLACEHOLDER_WORDS = ("changeme", "replaceme", "placeholder", "example", "yoursecret", "secretkey")
+# An error about a variable whose name holds one of these never quotes the value.
+_SECRET_WORDS = ("token", "secret", "password", "key")
 
 
 class ConfigError(ValueError):
@@ -49,7 +48,13 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base of the links written into CRM records."
     )
-    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(
+        default_factory=list, description="`name:scope[+scope]:secret`, comma-separated."
+    )
+    max_webhook_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest webhook body accepted (413 above)."
+    )
+    api_docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
     secret_key: SecretStr | None = Field(
         default=None, description="Signs media and page links; generated under DATA_DIR if unset."
     )
@@ -154,14 +159,40 @@ class Settings(BaseSettings):
     @classmethod
     def _split_tokens(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [token.strip() for token in value.split(",") if token.strip()]
+            value = [token.strip() for token in value.split(",") if token.strip()]
+        if isinstance(value, list) and all(isinstance(entry, str) for entry in value):
+            return parse_tokens(value)
+        return value
+
+    @field_validator("aircall_webhook_token")
+    @classmethod
+    def _check_aircall_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Aircall generates this token and its length is Aircall's: only a placeholder or an
+        # empty value (which would leave the webhook open to anyone who omits it) is refused.
+        if value is not None:
+            token = value.get_secret_value()
+            if not token.strip():
+                raise ValueError("is empty: leave the variable unset to keep Aircall off")
+            if placeholder(token):
+                raise ValueError("is a placeholder: set the token Aircall shows for the webhook")
+        return value
+
+    @field_validator("cloudtalk_webhook_secret")
+    @classmethod
+    def _check_cloudtalk_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # The operator chooses this one (a static header in the workflow): held to the same
+        # strength as an API token.
+        if value is not None:
+            problem = weakness(value.get_secret_value())
+            if problem is not None:
+                raise ValueError(f"{problem} (generate one, e.g. `openssl rand -hex 32`)")
         return value
 
     @field_validator("secret_key")
     @classmethod
     def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            problem = weak_secret(value.get_secret_value())
+            problem = weakness(value.get_secret_value())
             if problem:
                 raise ValueError(
                     f"{problem}; unset it to have one generated under DATA_DIR, or set "
@@ -250,24 +281,6 @@ class Settings(BaseSettings):
         )
 
 
-def weak_secret(value: str) -> str | None:
-    """Why `value` cannot protect anything (empty, short, a placeholder), or None.
-
-    Anyone who knows a signing key can forge links, so a value copied from an example file is
-    as good as none; the reason never repeats the value.
-    """
-    if not value.strip():
-        return "is empty"
-    if len(value.encode("utf-8")) < MIN_SECRET_BYTES:
-        return f"is shorter than {MIN_SECRET_BYTES} bytes"
-    letters = re.sub(r"[^a-z0-9]", "", value.lower())
-    if any(word in letters for word in _PLACEHOLDER_WORDS):
-        return "is a placeholder"
-    if len(set(value)) < 8:
-        return "is not random (too few distinct characters)"
-    return None
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, or a `ConfigError` naming each bad variable."""
     try:
@@ -299,7 +312,9 @@ def _describe(exc: ValidationError) -> str:
         detail = ".".join(location[1:])
         where = f"{variable} ({detail})" if detail else variable
         given = error.get("input")
-        secret = location and location[0] in _SECRET_FIELDS
+        secret = bool(location) and (
+            location[0] in _SECRET_FIELDS or any(word in location[0] for word in _SECRET_WORDS)
+        )
         hidden = secret or isinstance(given, dict) or given is None
         shown = "" if hidden else f" (got {given!r})"
         lines.append(f"{where}: {error['msg']}{shown}")

@@ -18,6 +18,8 @@ from connector.store.db import Database, normalize_url
 from tests.providers.factories import AIRCALL_TOKEN, CLOUDTALK_SECRET
 
 POSTGRES_URL = os.environ.get("CONNECTOR_TEST_DATABASE_URL")
+# The admin token of `make_settings` (`name:scopes:secret`); long enough for start-up checks.
+API_TOKEN = "test-api-token-9f86d081884c7d659a2feaa0c55ad015"
 
 pytest_plugins = ["tests.fakes.s3"]  # the loopback S3 server and its buckets
 
@@ -76,7 +78,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path / "var",
         "mappings_dir": Path(__file__).resolve().parent.parent / "mappings",
         "public_url": "https://connector.example.test",
-        "api_tokens": ["test-api-token"],
+        "api_tokens": [f"tests:admin:{API_TOKEN}"],
         "aircall_webhook_token": AIRCALL_TOKEN,
         "cloudtalk_webhook_secret": CLOUDTALK_SECRET,
         "allow_private_media_urls": True,

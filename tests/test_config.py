@@ -13,6 +13,9 @@ from connector.config import ConfigError, load_settings
 from connector.core.model import AccountState, Provider
 from connector.core.policy import AIRCALL_POLICY, CLOUDTALK_POLICY
 
+ALPHA = "alpha-4f1c9e7d2b8a6f3e0c5d9b1a7e4f2c8d"
+BETA = "beta-9a2e6c1f8d4b7e3a0f5c2d9b6e1a8f4c"
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -56,20 +59,22 @@ def test_database_url_wins_over_the_sqlite_default(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize(
     ("raw", "tokens"),
     [
-        pytest.param("alpha", ["alpha"], id="one token"),
-        pytest.param("alpha,beta", ["alpha", "beta"], id="comma separated"),
-        pytest.param(" alpha , beta ,, ", ["alpha", "beta"], id="spaces and empty items dropped"),
+        pytest.param(f"a:read:{ALPHA}", [ALPHA], id="one token"),
+        pytest.param(f"a:read:{ALPHA},b:send:{BETA}", [ALPHA, BETA], id="comma separated"),
+        pytest.param(
+            f" a:read:{ALPHA} , b:send:{BETA} ,, ", [ALPHA, BETA], id="spaces and empty items"
+        ),
         pytest.param("", [], id="empty"),
     ],
 )
 def test_api_tokens_are_comma_separated(monkeypatch: pytest.MonkeyPatch, raw: str, tokens):
     monkeypatch.setenv("CONNECTOR_API_TOKENS", raw)
-    assert [t.get_secret_value() for t in load_settings().api_tokens] == tokens
+    assert [t.secret for t in load_settings().api_tokens] == tokens
 
 
 def test_api_tokens_are_never_shown_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("CONNECTOR_API_TOKENS", "very-secret-token")
-    assert "very-secret-token" not in repr(load_settings())
+    monkeypatch.setenv("CONNECTOR_API_TOKENS", f"ops:admin:{ALPHA}")
+    assert ALPHA not in repr(load_settings())
 
 
 @pytest.mark.parametrize("raw", ["abc", "0", "-3", "1.5"])

@@ -15,13 +15,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep
 from connector.api.health import readiness
 from connector.api.pages_render import page
 from connector.store import queue
 
 page_router = APIRouter(tags=["admin"])
-api_router = APIRouter(prefix="/v1", tags=["admin"], dependencies=[TokenDep])
+api_router = APIRouter(
+    prefix="/v1", tags=["admin"], dependencies=[AdminScope], responses=AUTH_RESPONSES
+)
 
 
 class ReplayedOut(BaseModel):
@@ -59,5 +61,5 @@ def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
 
 
 router = APIRouter()
-router.include_router(page_router)
+router.include_router(page_router, include_in_schema=False)  # a page, not an API
 router.include_router(api_router)

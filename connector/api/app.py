@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from connector import __version__
 from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
@@ -26,15 +28,21 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
-        title="MMS-CRM connector",
-        version=__version__,
-        description=(
+    about: dict[str, Any] = {
+        "title": "MMS-CRM connector",
+        "version": __version__,
+        "description": (
             "Receives Aircall and CloudTalk MMS events, keeps the conversations, writes them "
             "into HubSpot and Salesforce, and sends MMS from CRM records."
         ),
-        lifespan=lifespan,
-    )
+        "lifespan": lifespan,
+    }
+    if connector.settings.api_docs:
+        # Swagger UI's script and style come from this process (fastapi-offline ships them),
+        # never from a CDN; no ReDoc, which would load web fonts from elsewhere.
+        app = FastAPIOffline(docs_url="/docs", redoc_url=None, static_url="/docs-assets", **about)
+    else:
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **about)
     app.state.connector = connector
     app.state.ingest_writer = IngestWriter(connector.database)
     app.include_router(health.router)

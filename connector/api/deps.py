@@ -1,14 +1,26 @@
-"""Dependencies shared by the routers, declared once as `Annotated` aliases."""
+"""Dependencies shared by the routers, declared once as `Annotated` aliases.
+
+Every `/v1` route names the one scope it needs (`requires`); the mapping is in README.md's
+"Security" section. `admin` implies every scope.
+"""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
 
 from connector.bootstrap import Connector
+from connector.core.access import ApiToken, Scope
+
+# Row ids are 64-bit signed integers in both databases: a larger number names no row, and is
+# refused by validation (422) instead of overflowing the driver.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
 
 
 def get_connector(request: Request) -> Connector:
@@ -21,23 +33,80 @@ ConnectorDep = Annotated[Connector, Depends(get_connector)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_token(
-    connector: ConnectorDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """The `/v1` API answers only to the operator's bearer tokens (`CONNECTOR_API_TOKENS`)."""
-    tokens = connector.settings.api_tokens
-    if not tokens:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "no API tokens are configured (CONNECTOR_API_TOKENS)"
-        )
-    given = credentials.credentials.encode() if credentials else b""
-    if not any(hmac.compare_digest(given, t.get_secret_value().encode()) for t in tokens):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "a valid bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+class ErrorOut(BaseModel):
+    """Every refusal that is not a validation error: one sentence saying what was wrong."""
+
+    detail: str
 
 
-TokenDep = Depends(require_token)
+class ValidationIssue(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorsOut(BaseModel):
+    """FastAPI's answer to a request its schema refuses: each issue with where it is."""
+
+    detail: list[ValidationIssue]
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No bearer token, or not one of ours"},
+    403: {"model": ErrorOut, "description": "The token lacks the scope this route needs"},
+}
+
+
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body cannot be decoded as JSON"},
+}
+
+
+def not_found(what: str) -> dict[int | str, dict[str, Any]]:
+    return {404: {"model": ErrorOut, "description": f"No such {what}"}}
+
+
+def authenticate(connector: Connector, given: str) -> ApiToken | None:
+    """The configured token whose secret is `given`; every secret is compared in full."""
+    found = None
+    for token in connector.settings.api_tokens:
+        if hmac.compare_digest(given.encode(), token.secret.encode()):
+            found = token
+    return found
+
+
+def requires(scope: Scope) -> Any:
+    """A dependency admitting only bearer tokens that hold `scope` (or `admin`)."""
+
+    def check(
+        connector: ConnectorDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiToken:
+        if not connector.settings.api_tokens:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "no API tokens are configured (CONNECTOR_API_TOKENS)"
+            )
+        token = authenticate(connector, credentials.credentials if credentials else "")
+        if token is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not token.allows(scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"the token {token.name!r} lacks the {scope.value!r} scope this route needs",
+            )
+        return token
+
+    check.__name__ = f"requires_{scope.value}"
+    return Depends(check)
+
+
+ComposeScope = requires(Scope.COMPOSE)
+SendScope = requires(Scope.SEND)
+ReadScope = requires(Scope.READ)
+AdminScope = requires(Scope.ADMIN)

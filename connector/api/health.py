@@ -42,16 +42,27 @@ def readiness(connector: Connector) -> tuple[bool, dict[str, Any]]:
         "salesforce": _target_state(settings.salesforce_enabled, paused.get("salesforce")),
     }
     report["providers"] = {
-        "aircall": _target_state(settings.aircall_webhook_token is not None, paused.get("aircall")),
-        "cloudtalk": _target_state(
-            settings.cloudtalk_webhook_secret is not None, paused.get("cloudtalk")
+        "aircall": _provider_state(
+            settings.aircall_webhook_token is not None,
+            settings.aircall_send_enabled,
+            "CONNECTOR_AIRCALL_WEBHOOK_TOKEN",
+            paused.get("aircall"),
+        ),
+        "cloudtalk": _provider_state(
+            settings.cloudtalk_webhook_secret is not None,
+            settings.cloudtalk_send_enabled,
+            "CONNECTOR_CLOUDTALK_WEBHOOK_SECRET",
+            paused.get("cloudtalk"),
         ),
     }
     for name, check in connector.readiness_checks.items():
         report[name] = check()
     ready = report["database"] == "ok"
-    degraded = bool(paused) or any(
-        isinstance(v, dict) and v.get("ok") is False for v in report.values()
+    misconfigured = any(state.startswith("misconfigured") for state in report["providers"].values())
+    degraded = (
+        bool(paused)
+        or misconfigured
+        or any(isinstance(v, dict) and v.get("ok") is False for v in report.values())
     )
     report = {"status": "degraded" if degraded else ("ok" if ready else "unavailable"), **report}
     return ready, report
@@ -65,7 +76,24 @@ def _target_state(enabled: bool, paused_reason: str | None) -> str:
     return "ok"
 
 
-@router.get("/readyz", summary="The connector can take traffic; what is off or paused")
+def _provider_state(
+    webhooks: bool, sending: bool, webhook_variable: str, paused_reason: str | None
+) -> str:
+    """Sending without webhooks is a mistake: replies and delivery statuses arrive only by
+    webhook. Webhooks without API credentials is a receive-only connector, which is fine."""
+    if sending and not webhooks:
+        return (
+            f"misconfigured: API credentials are set but {webhook_variable} is not, so replies "
+            "and delivery statuses cannot arrive"
+        )
+    return _target_state(webhooks, paused_reason)
+
+
+@router.get(
+    "/readyz",
+    summary="The connector can take traffic; what is off, paused or misconfigured",
+    responses={503: {"description": "The database is unreachable or its schema is old"}},
+)
 async def readyz(connector: ConnectorDep) -> JSONResponse:
     ready, report = await run_in_threadpool(readiness, connector)
     return JSONResponse(report, status_code=200 if ready else 503)

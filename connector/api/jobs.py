@@ -8,11 +8,21 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    AdminScope,
+    ConnectorDep,
+    ErrorOut,
+    Offset,
+    RowId,
+    not_found,
+)
 from connector.store import queue
 from connector.store.queue import Job, JobState
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[TokenDep])
+router = APIRouter(
+    prefix="/v1/jobs", tags=["jobs"], dependencies=[AdminScope], responses=AUTH_RESPONSES
+)
 
 
 class JobOut(BaseModel):
@@ -38,7 +48,7 @@ def list_jobs(
     connector: ConnectorDep,
     state: JobState | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[JobOut]:
     with connector.database.read() as conn:
         return [
@@ -46,8 +56,15 @@ def list_jobs(
         ]
 
 
-@router.post("/{job_id}/retry", summary="Replay a dead job")
-def retry_job(job_id: int, connector: ConnectorDep) -> JobOut:
+@router.post(
+    "/{job_id}/retry",
+    summary="Replay a dead job",
+    responses={
+        **not_found("job"),
+        409: {"model": ErrorOut, "description": "The job is not dead"},
+    },
+)
+def retry_job(job_id: RowId, connector: ConnectorDep) -> JobOut:
     with connector.database.begin() as conn:
         job = queue.get(conn, job_id)
         if job is None:

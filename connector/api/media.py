@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import AUTH_RESPONSES, ConnectorDep, ReadScope, RowId, not_found
 from connector.api.media_remote import serve_remote
 from connector.api.media_remote import unavailable as remote_unavailable
 from connector.core.catalogue import MEDIA_UNAVAILABLE_TEXT
@@ -94,10 +94,11 @@ def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> S
 @router.get(
     "/v1/messages/{message_id}/media.zip",
     summary="Every medium of a message in one zip",
-    dependencies=[TokenDep],
+    dependencies=[ReadScope],
     response_class=StreamingResponse,
+    responses={**AUTH_RESPONSES, **not_found("message")},
 )
-def message_media_zip(message_id: int, connector: ConnectorDep) -> StreamingResponse:
+def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     found = archive.message_archive(
         connector.database, message_id, max_bytes=connector.settings.max_zip_bytes
     )
@@ -107,10 +108,11 @@ def message_media_zip(message_id: int, connector: ConnectorDep) -> StreamingResp
 @router.get(
     "/v1/threads/{thread_id}/media.zip",
     summary="Every medium of a conversation in one zip",
-    dependencies=[TokenDep],
+    dependencies=[ReadScope],
     response_class=StreamingResponse,
+    responses={**AUTH_RESPONSES, **not_found("thread")},
 )
-def thread_media_zip(thread_id: int, connector: ConnectorDep) -> StreamingResponse:
+def thread_media_zip(thread_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     found = archive.thread_archive(
         connector.database, thread_id, max_bytes=connector.settings.max_zip_bytes
     )

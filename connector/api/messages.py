@@ -12,7 +12,17 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    ConnectorDep,
+    ErrorOut,
+    ReadScope,
+    RowId,
+    SendScope,
+    ValidationErrorsOut,
+    not_found,
+)
 from connector.api.uploads import RefusalOut, RefusalsOut
 from connector.core.model import DeliveryStatus, Provider
 from connector.sync import outbound
@@ -25,7 +35,7 @@ from connector.sync.outbound import (
     ThreadView,
 )
 
-router = APIRouter(prefix="/v1", tags=["messages"], dependencies=[TokenDep])
+router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH_RESPONSES)
 
 
 class SendOut(BaseModel):
@@ -113,6 +123,7 @@ class ValidateOut(BaseModel):
 
 @router.post(
     "/messages",
+    dependencies=[SendScope],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SendOut,
     summary="Send an MMS (or SMS) from a line",
@@ -122,7 +133,13 @@ class ValidateOut(BaseModel):
         "`on_invalid_media=drop` the valid media are sent and `dropped` lists the others with "
         "their errors. A refusal is 422 with every reason, in the catalogue's exact words."
     ),
-    responses={422: {"model": RefusalsOut, "description": "The rules refuse the send"}},
+    responses={
+        **BODY_RESPONSES,
+        422: {
+            "model": RefusalsOut | ValidationErrorsOut,
+            "description": "The rules refuse the send (`errors`), or the body is malformed",
+        },
+    },
 )
 def send(body: SendRequest, connector: ConnectorDep, response: Response) -> SendOut | JSONResponse:
     try:
@@ -138,6 +155,8 @@ def send(body: SendRequest, connector: ConnectorDep, response: Response) -> Send
 
 @router.post(
     "/messages/validate",
+    dependencies=[SendScope],
+    responses=BODY_RESPONSES,
     response_model=ValidateOut,
     summary="Check a send without sending it",
     description=(
@@ -151,6 +170,7 @@ def validate(body: SendRequest, connector: ConnectorDep) -> ValidateOut:
 
 @router.get(
     "/messages",
+    dependencies=[ReadScope],
     response_model=list[MessageView],
     summary="The connector's own sends in a status (by default: unknown, to check and retry)",
 )
@@ -164,11 +184,12 @@ def sends_to_check(
 
 @router.get(
     "/messages/{message_id}",
+    dependencies=[ReadScope],
     response_model=MessageView,
     summary="A message: status, media links, thread, CRM records",
-    responses={404: {"description": "No such message"}},
+    responses=not_found("message"),
 )
-def get_message(message_id: int, connector: ConnectorDep) -> MessageView:
+def get_message(message_id: RowId, connector: ConnectorDep) -> MessageView:
     view = outbound.message_view(connector, message_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no message {message_id}")
@@ -177,6 +198,7 @@ def get_message(message_id: int, connector: ConnectorDep) -> MessageView:
 
 @router.post(
     "/messages/{message_id}/retry",
+    dependencies=[SendScope],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SendOut,
     summary="Send again a message whose outcome is unknown (or that was not sent)",
@@ -185,11 +207,14 @@ def get_message(message_id: int, connector: ConnectorDep) -> MessageView:
         "the provider's inbox first. 409 for any other status."
     ),
     responses={
-        404: {"description": "No such message"},
-        409: {"description": "Not a send of this connector, or not Unknown / Not sent"},
+        **not_found("message"),
+        409: {
+            "model": ErrorOut,
+            "description": "Not a send of this connector, or not Unknown / Not sent",
+        },
     },
 )
-def retry(message_id: int, connector: ConnectorDep) -> SendOut:
+def retry(message_id: RowId, connector: ConnectorDep) -> SendOut:
     try:
         return SendOut.of(outbound.retry_send(connector, message_id))
     except outbound.MessageNotFound as exc:
@@ -200,11 +225,12 @@ def retry(message_id: int, connector: ConnectorDep) -> SendOut:
 
 @router.get(
     "/threads/{thread_id}",
+    dependencies=[ReadScope],
     response_model=ThreadView,
     summary="A conversation: its messages in the order they were sent",
-    responses={404: {"description": "No such thread"}},
+    responses=not_found("thread"),
 )
-def get_thread(thread_id: int, connector: ConnectorDep) -> ThreadView:
+def get_thread(thread_id: RowId, connector: ConnectorDep) -> ThreadView:
     view = outbound.thread_view(connector, thread_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no thread {thread_id}")
@@ -213,6 +239,7 @@ def get_thread(thread_id: int, connector: ConnectorDep) -> ThreadView:
 
 @router.get(
     "/lines",
+    dependencies=[ReadScope],
     response_model=list[LineOffer],
     summary="The lines a send may come from, their MMS badge and their provider's limits",
 )

@@ -15,8 +15,10 @@ from connector.api.pages_render import STATIC_DIR, STATIC_PREFIX
 
 router = APIRouter()
 router.include_router(pages_compose.links_router)
-router.include_router(pages_compose.router)
-router.include_router(pages_conversation.router)
+# The pages and the composer's own API are for the pages' scripts, not for integrations: they
+# stay out of the OpenAPI document.
+router.include_router(pages_compose.router, include_in_schema=False)
+router.include_router(pages_conversation.router, include_in_schema=False)
 
 
 def mount_static(app: FastAPI) -> None:

@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import AUTH_RESPONSES, BODY_RESPONSES, ComposeScope, ConnectorDep, RowId
 from connector.api.pages_lines import LineView, find_line, line_views
 from connector.api.pages_render import link_problem, page
 from connector.api.uploads import RefusalOut, RefusalsOut, keep_uploads
@@ -67,6 +67,15 @@ class ComposeLinkIn(BaseModel):
         default=3600, ge=60, le=12 * 3600, description="Seconds the link stays valid."
     )
 
+    @field_validator("to")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        # A refusal in the validation shape (`detail: [{loc, msg}]`) the schema documents.
+        normalized = phone.try_normalize(value)
+        if normalized is None:
+            raise ValueError("not a phone number")
+        return normalized
+
 
 class ComposeLinkOut(BaseModel):
     url: str
@@ -75,8 +84,9 @@ class ComposeLinkOut(BaseModel):
 
 @links_router.post(
     "/compose-links",
-    dependencies=[TokenDep],
+    dependencies=[ComposeScope],
     response_model=ComposeLinkOut,
+    responses={**AUTH_RESPONSES, **BODY_RESPONSES},
     status_code=status.HTTP_201_CREATED,
     summary="A short-lived composer link for one CRM record and recipient",
     description=(
@@ -87,12 +97,9 @@ class ComposeLinkOut(BaseModel):
     ),
 )
 def create_compose_link(body: ComposeLinkIn, connector: ConnectorDep) -> ComposeLinkOut:
-    to = phone.try_normalize(body.to)
-    if to is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to: not a phone number")
     record = CrmRecord(body.crm.system, body.crm.object, body.crm.record_id)
     token, grant = sign_compose(
-        connector.secret, record, to, ttl=timedelta(seconds=body.expires_in)
+        connector.secret, record, body.to, ttl=timedelta(seconds=body.expires_in)
     )
     return ComposeLinkOut(
         url=compose_url(connector.settings.public_url, token),
@@ -338,7 +345,7 @@ async def send(body: DraftIn, connector: ConnectorDep, grant: GrantDep) -> JSONR
 
 
 @router.get("/api/messages/{message_id}", summary="Where a message sent from here is")
-async def message_status(message_id: int, connector: ConnectorDep, grant: GrantDep) -> SentOut:
+async def message_status(message_id: RowId, connector: ConnectorDep, grant: GrantDep) -> SentOut:
     view = await anyio.to_thread.run_sync(outbound.message_view, connector, message_id)
     # Only what this composer's record sent to this recipient: a link reveals nothing else.
     if view is None or view.direction is not Direction.OUTBOUND or not _sent_from(view, grant):

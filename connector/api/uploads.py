@@ -10,14 +10,22 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from connector.api.deps import ConnectorDep, TokenDep
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    ConnectorDep,
+    ErrorOut,
+    SendScope,
+    ValidationErrorsOut,
+)
 from connector.bootstrap import Connector
 from connector.core.catalogue import Refusal
 from connector.core.model import Provider
 from connector.media.store import StoreUnavailable
 from connector.media.uploads import MalformedUpload, UploadRefused, UploadResult, receive_uploads
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"], dependencies=[TokenDep])
+router = APIRouter(
+    prefix="/v1/uploads", tags=["uploads"], dependencies=[SendScope], responses=AUTH_RESPONSES
+)
 
 
 class RefusalOut(BaseModel):
@@ -130,8 +138,12 @@ async def keep_uploads(
         }
     },
     responses={
+        400: {"model": ErrorOut, "description": "Not a multipart body of files"},
         413: {"model": RefusalsOut, "description": "A file exceeds the largest allowed size"},
-        422: {"model": RefusalsOut, "description": "More files than a message may carry"},
+        422: {
+            "model": RefusalsOut | ValidationErrorsOut,
+            "description": "More files than a message may carry, or a bad `provider`",
+        },
     },
 )
 async def upload(

@@ -52,6 +52,7 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # uvicorn's lines go through the root handler and its redaction
     )
 
 

@@ -37,6 +37,8 @@ from connector.core.events import (
 )
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
+    MAX_EVENT,
+    MAX_STATUS,
     attachment_name,
     content_digest,
     read_id,
@@ -92,7 +94,7 @@ def parse_event(
 
 def _parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
     envelope = read_mapping(payload, "payload")
-    event = read_str(envelope.get("event"), "event")
+    event = read_str(envelope.get("event"), "event", MAX_EVENT)
     occurred_at = read_instant(envelope.get("timestamp"), "timestamp")
     resource = read_optional_str(envelope.get("resource"), "resource")
 
@@ -110,7 +112,7 @@ def _parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
             envelope, event, occurred_at, f"channel {channel!r} is not SMS/MMS", message_id
         )
 
-    raw_status = read_optional_str(data.get("status"), "data.status")
+    raw_status = read_optional_str(data.get("status"), "data.status", MAX_STATUS)
     if kind is EventKind.STATUS_UPDATED and raw_status is None:
         raise MalformedEvent("data.status is required")
     direction = _direction(data, kind)

@@ -39,6 +39,8 @@ from connector.core.events import (
 )
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
+    MAX_EVENT,
+    MAX_STATUS,
     attachment_name,
     content_digest,
     read_id,
@@ -143,7 +145,7 @@ def parse_event(
 def _parse_event(payload: Mapping[str, Any], field_map: CloudTalkFieldMap) -> ProviderEvent:
     body = read_mapping(payload, "payload")
     fields = _Fields(body)
-    event = read_str(fields.get(field_map.event), field_map.event)
+    event = read_str(fields.get(field_map.event), field_map.event, MAX_EVENT)
     if event == field_map.received_event:
         kind, direction = EventKind.MESSAGE_RECEIVED, Direction.INBOUND
     elif event == field_map.sent_event:
@@ -158,7 +160,7 @@ def _parse_event(payload: Mapping[str, Any], field_map: CloudTalkFieldMap) -> Pr
     other_party = read_phone(fields.get(field_map.other_party), field_map.other_party)
     text = read_text(fields.get(field_map.text), field_map.text)
     created_at = read_optional_instant(fields.get(field_map.created_at), field_map.created_at)
-    raw_status = read_optional_str(fields.get(field_map.status), field_map.status)
+    raw_status = read_optional_str(fields.get(field_map.status), field_map.status, MAX_STATUS)
     status = _status(direction, raw_status)
     message_id = _message_id(
         fields, field_map, direction, line_number, other_party, text, created_at

@@ -59,6 +59,14 @@ CARRIER_STATUSES: Mapping[str, DeliveryStatus] = {
     "error": DeliveryStatus.NOT_SENT,
 }
 
+# Lengths the store's columns hold. An event id joins provider, event (`MAX_EVENT`), message id
+# (`MAX_ID`) and status word (`MAX_STATUS`) and must stay within 255 characters.
+MAX_FIELD = 255
+MAX_ID = 128
+MAX_EVENT = 64
+MAX_STATUS = 32
+MAX_URL = 8192
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # An epoch number at or above 1e11 is read as milliseconds: as seconds it would be the year 5138,
 # as milliseconds it is March 1973, before any message either provider can report.
@@ -76,34 +84,42 @@ def read_mapping(value: Any, path: str) -> Mapping[str, Any]:
     return value
 
 
-def read_optional_str(value: Any, path: str) -> str | None:
-    """A string, or None for absent, null or blank."""
+def read_optional_str(value: Any, path: str, max_length: int = MAX_FIELD) -> str | None:
+    """A string, or None for absent, null or blank. A NUL character or more than `max_length`
+    characters is refused: no database column keeps either (PostgreSQL text cannot hold NUL)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise MalformedEvent(f"{path}: not a string")
-    return value.strip() or None
+    if "\x00" in value:
+        raise MalformedEvent(f"{path}: contains a NUL character")
+    text = value.strip()
+    if len(text) > max_length:
+        raise MalformedEvent(f"{path}: longer than {max_length} characters")
+    return text or None
 
 
-def read_str(value: Any, path: str) -> str:
-    text = read_optional_str(value, path)
+def read_str(value: Any, path: str, max_length: int = MAX_FIELD) -> str:
+    text = read_optional_str(value, path, max_length)
     if text is None:
         raise MalformedEvent(f"{path} is required")
     return text
 
 
 def read_text(value: Any, path: str) -> str:
-    """A message body: null or absent is the empty text (an MMS may carry media only)."""
+    """A message body: null or absent is the empty text (an MMS may carry media only). NUL
+    characters are dropped rather than refused: they carry nothing a reader could see, and
+    refusing would lose the message (the provider retries, then gives up)."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise MalformedEvent(f"{path}: not a string")
-    return value
+    return value.replace("\x00", "")
 
 
 def read_url(value: Any, path: str) -> str:
     """An absolute http(s) URL: where a worker will fetch a medium from."""
-    url = read_str(value, path)
+    url = read_str(value, path, MAX_URL)
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise MalformedEvent(f"{path}: not a URL")
@@ -113,8 +129,11 @@ def read_url(value: Any, path: str) -> str:
 def read_id(value: Any, path: str) -> str:
     """A provider identifier: a string, or an integer some payloads send instead."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return read_str(value, path)
+        text = str(value)
+        if len(text) > MAX_ID:
+            raise MalformedEvent(f"{path}: longer than {MAX_ID} characters")
+        return text
+    return read_str(value, path, MAX_ID)
 
 
 def read_instant(value: Any, path: str) -> datetime:
@@ -205,7 +224,8 @@ def status_from_word(word: str) -> DeliveryStatus:
 def attachment_name(url: str, index: int) -> str:
     """A medium's name when the provider gives none: the URL's last path segment, else a counter."""
     last_segment = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
-    return last_segment or f"attachment-{index + 1}"
+    cleaned = last_segment.replace("\x00", "")[-MAX_FIELD:]  # keep the extension
+    return cleaned or f"attachment-{index + 1}"
 
 
 def content_digest(parts: Sequence[Any] | Mapping[str, Any]) -> str:

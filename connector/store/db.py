@@ -33,6 +33,8 @@ class Database:
             engine_args.setdefault("pool_pre_ping", True)
             engine_args.setdefault("pool_size", 10)
             engine_args.setdefault("max_overflow", 20)
+        # Errors never quote bound values: they are message texts and phone numbers.
+        engine_args.setdefault("hide_parameters", True)
         self.engine: Engine = create_engine(url, **engine_args)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -16,6 +16,22 @@ from connector.providers import aircall, cloudtalk
 from connector.store.conversations import IngestResult
 
 
+def check_headers(settings: Settings, provider: Provider, headers: Mapping[str, str]) -> None:
+    """`WebhookRejected` for what the headers alone prove: the provider is not configured, or
+    CloudTalk's secret header is wrong. Called before the body is read."""
+    if provider is Provider.AIRCALL:
+        if settings.aircall_webhook_token is None:
+            raise WebhookRejected("Aircall webhooks are not configured on this connector")
+        return
+    if settings.cloudtalk_webhook_secret is None:
+        raise WebhookRejected("CloudTalk webhooks are not configured on this connector")
+    cloudtalk.verify(headers, settings.cloudtalk_webhook_secret.get_secret_value())
+
+
+def count_refusal(provider: Provider, outcome: str) -> None:
+    metrics.WEBHOOKS.labels(provider=provider.value, outcome=outcome).inc()
+
+
 def authenticate_and_parse(
     settings: Settings, provider: Provider, headers: Mapping[str, str], payload: Any
 ) -> ProviderEvent:

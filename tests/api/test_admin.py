@@ -13,7 +13,7 @@ from connector.store import queue
 from connector.store.queue import JobState
 from tests.api.test_jobs import dead_job
 
-TOKEN = "test-api-token"
+TOKEN = "test-api-token-9f86d081884c7d659a2feaa0c55ad015"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -12,7 +12,7 @@ from connector.bootstrap import Connector
 from connector.store import queue
 from connector.store.queue import JobState
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
 
 
 @pytest.fixture

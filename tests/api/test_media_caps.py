@@ -24,11 +24,11 @@ from connector.media.archive import MANIFEST_NAME, over_zip_limit
 from connector.media.links import LinkKind, sign
 from connector.store.conversations import AttachmentState
 from connector.store.tables import attachments, jobs
-from tests.conftest import make_settings
+from tests.conftest import API_TOKEN, make_settings
 from tests.media.factories import KB, png, receive, stored
 from tests.providers.factories import aircall_event, cloudtalk_body, cloudtalk_headers
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 def running(tmp_path: Path, **settings: Any) -> Iterator[tuple[Connector, TestClient]]:

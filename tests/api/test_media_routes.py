@@ -33,7 +33,7 @@ from connector.store.queue import utcnow
 from connector.store.tables import uploads
 from tests.media.factories import KB, MB, file_bytes, jpeg, pdf, png, receive, settle, stored
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
 GONE = "Some media is unavailable due to an error"
 
 

@@ -26,11 +26,11 @@ from connector.media.s3 import S3MediaStore
 from connector.media.store import FilesystemMediaStore
 from connector.store.queue import utcnow
 from connector.store.tables import uploads
-from tests.conftest import make_settings
+from tests.conftest import API_TOKEN, make_settings
 from tests.fakes.s3 import closed_port_url, objects
 from tests.media.factories import KB, jpeg, pdf, png, receive, stored
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 GONE = "Some media is unavailable due to an error"
 
 

@@ -34,7 +34,7 @@ from tests.sync.test_outbound_kit import (
     keep_upload,
 )
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
 MEDIA_HOST = "https://media.example.com"
 
 

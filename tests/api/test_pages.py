@@ -34,7 +34,7 @@ from connector.sync import outbound
 from tests.conftest import make_settings
 from tests.media.factories import png, receive, settle, stored
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
 TO = "+14155552671"
 US_SALES = "+14155550100"  # Aircall, SMS MMS (mappings/lines.yaml)
 AU_SUPPORT = "+61491570156"  # Aircall, not MMS capable

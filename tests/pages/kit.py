@@ -39,7 +39,7 @@ from tests.factories import SENT_AT, message, received_event, webhook_body
 from tests.media.factories import settle, stored
 from tests.providers.factories import aircall_event
 
-API_TOKEN = "test-api-token"
+API_TOKEN = "test-api-token-9f86d081884c7d659a2feaa0c55ad015"
 SALES_LINE = "+14155550100"  # Aircall, SMS MMS
 TEXT_LINE = "+14155550111"  # Aircall, SMS only
 RECIPIENT = "+14155552671"

@@ -38,7 +38,7 @@ from tests.sync.test_outbound_kit import (
 
 __all__ = ["salesforce", "salesforce_server"]  # fixtures, shared with the inbound path's tests
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
 TEXT = "Here is the quote you asked for"
 
 

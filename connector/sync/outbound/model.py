@@ -29,7 +29,7 @@ class MediaRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=4096)
-    upload_id: int | None = Field(default=None, ge=1)
+    upload_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MediaRef:
