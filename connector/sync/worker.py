@@ -29,6 +29,7 @@ from connector.core.errors import (
 from connector.store import queue
 from connector.store.db import Database
 from connector.store.queue import Job, utcnow
+from connector.sync.heartbeat import Heartbeat
 from connector.sync.retry import backoff_seconds, expired
 
 log = structlog.get_logger(__name__)
@@ -94,6 +95,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.heartbeat = Heartbeat(database, lease)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -159,10 +161,11 @@ class Worker:
                 )
         if job is None:
             return None
-        if job.kind in self.batched:
-            self._run_batch(batch, worker_id)
-        else:
-            self._run(job, worker_id)
+        with self.heartbeat.holding(batch):
+            if job.kind in self.batched:
+                self._run_batch(batch, worker_id)
+            else:
+                self._run(job, worker_id)
         return job
 
     def drain(self, limit: int = 10_000) -> int:
@@ -202,7 +205,11 @@ class Worker:
         """Record what became of one job, by the class of its error."""
         bound = log.bind(job_id=job.id, kind=job.kind, target=job.target, attempt=job.attempts)
         outcome = "done"
-        if error is None:
+        if self.heartbeat.release(job.id):
+            # Another worker took the job (its lease had run out): it is that worker's now.
+            outcome = "lost"
+            bound.warning("job.lease_lost")
+        elif error is None:
             with self.database.begin() as conn:
                 if not queue.complete(conn, job, worker_id):
                     bound.warning("job.lease_lost")
