@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from connector.store import job_heads
 from connector.store.claims import claim, claim_more
 from connector.store.job_record import Job, JobState, utcnow
-from connector.store.tables import jobs
+from connector.store.tables import DEAD, QUEUED, RUNNING, jobs
 from connector.store.targets import PauseCause, pause_target, paused_targets, resume_target
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "get",
     "kill",
     "list_jobs",
+    "live_counts",
     "pause_target",
     "paused_targets",
     "release",
@@ -251,7 +252,28 @@ def list_jobs(
     return [Job.from_row(row) for row in conn.execute(query)]
 
 
+COUNT_CAP = 10_000
+
+
+def live_counts(conn: Connection, *, cap: int = COUNT_CAP) -> dict[str, int]:
+    """Queued, running and dead jobs, each counted through its partial index up to `cap`:
+    what `/readyz` and the admin page show, at a bounded cost whatever the history (done jobs
+    are not counted at all)."""
+    found = {}
+    for state, which in (
+        (JobState.QUEUED, QUEUED),
+        (JobState.RUNNING, RUNNING),
+        (JobState.DEAD, DEAD),
+    ):
+        some = select(jobs.c.id).where(which).limit(cap).subquery()
+        number = int(conn.execute(select(func.count()).select_from(some)).scalar_one())
+        if number:
+            found[state.value] = number
+    return found
+
+
 def counts(conn: Connection) -> dict[str, int]:
+    """Jobs in every state, done included: reads the whole table (tests, one-off CLI use)."""
     rows = conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
     return {state: int(n) for state, n in rows}
 

@@ -28,7 +28,7 @@ from connector.core.errors import (
 )
 from connector.store import queue
 from connector.store.db import Database
-from connector.store.queue import Job, utcnow
+from connector.store.queue import Job, PauseCause, utcnow
 from connector.sync.heartbeat import Heartbeat
 from connector.sync.retry import backoff_seconds, expired
 
@@ -62,12 +62,13 @@ class Defer(Exception):
 
 @dataclass
 class Periodic:
-    """Work the worker does on a clock, e.g. deleting media past their retention."""
+    """Work the worker does on a clock, e.g. deleting media past their retention: once when the
+    worker starts, then every `interval` seconds."""
 
     name: str
     interval: float
     run: Callable[[], None]
-    last_run: float = field(default=0.0)
+    last_run: float | None = field(default=None)
 
 
 class Worker:
@@ -221,8 +222,14 @@ class Worker:
             bound.warning("job.credentials_refused", reason=error.reason)
             now = utcnow()
             with self.database.begin() as conn:
+                # Lifted early once a cheap call shows the credentials work again (the
+                # credentials probe), or at once by an admin.
                 queue.pause_target(
-                    conn, job.target, until=now + CREDENTIALS_PAUSE, reason=error.reason
+                    conn,
+                    job.target,
+                    until=now + CREDENTIALS_PAUSE,
+                    reason=error.reason,
+                    cause=PauseCause.CREDENTIALS,
                 )
                 # The pause holds the job back; it runs first once the target is resumed.
                 queue.reschedule(
@@ -233,7 +240,9 @@ class Worker:
             until = utcnow() + timedelta(seconds=error.retry_after)
             bound.warning("job.target_throttled", reason=error.reason, seconds=error.retry_after)
             with self.database.begin() as conn:
-                queue.pause_target(conn, job.target, until=until, reason=error.reason)
+                queue.pause_target(
+                    conn, job.target, until=until, reason=error.reason, cause=PauseCause.THROTTLED
+                )
                 queue.reschedule(
                     conn, job, worker_id, run_after=until, error=error.reason, count_attempt=False
                 )
@@ -290,12 +299,17 @@ class Worker:
                 self.stopping.wait(self.poll_seconds)
 
     def _clock(self) -> None:
-        while not self.stopping.wait(1.0):
-            now = time.monotonic()
-            for task in self.periodic:
-                if now - task.last_run >= task.interval:
-                    task.last_run = now
-                    try:
-                        task.run()
-                    except Exception:
-                        log.exception("worker.periodic_failed", task=task.name)
+        while not self.stopping.is_set():
+            self.run_periodic()
+            self.stopping.wait(1.0)
+
+    def run_periodic(self) -> None:
+        """Run the periodic tasks that are due (each is due at once the first time)."""
+        now = time.monotonic()
+        for task in self.periodic:
+            if task.last_run is None or now - task.last_run >= task.interval:
+                task.last_run = now
+                try:
+                    task.run()
+                except Exception:
+                    log.exception("worker.periodic_failed", task=task.name)

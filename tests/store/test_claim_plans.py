@@ -107,3 +107,28 @@ def test_postgresql_claims_read_the_heads_and_leases_indexes_and_sort_nothing_of
         if "jobs.head = true" in sql:
             assert "Index Scan using ix_jobs_heads" in steps, steps
             assert "Sort" not in steps, steps
+
+
+def test_readiness_counts_read_only_the_partial_indexes_of_live_jobs(
+    sqlite_database: Database,
+) -> None:
+    fill(sqlite_database)
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(sqlite_database.engine, "before_cursor_execute", record)
+    try:
+        with sqlite_database.read() as conn:
+            assert queue.live_counts(conn) == {"queued": BACKLOG}
+    finally:
+        event.remove(sqlite_database.engine, "before_cursor_execute", record)
+
+    with sqlite_database.read() as conn:
+        steps = [plan(conn, sql, params) for sql, params in seen if "FROM jobs" in sql]
+    assert len(steps) == 3
+    for index, found in zip(
+        ["ix_jobs_queued", "ix_jobs_leases", "ix_jobs_dead"], steps, strict=True
+    ):
+        assert f"USING COVERING INDEX {index}" in found or f"USING INDEX {index}" in found, found

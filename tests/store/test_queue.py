@@ -543,3 +543,17 @@ def test_a_batch_takes_the_heads_and_the_later_jobs_of_their_keys_in_order(
 
     assert [job.id for job in batch] == ids
     assert blocked not in {job.id for job in batch}
+
+
+def test_live_counts_leave_out_done_jobs_and_stop_at_their_cap(database: Database) -> None:
+    for subject in range(5):
+        enqueue(database, subject)
+    done = claim(database)
+    dead = claim(database)
+    assert done is not None and dead is not None
+    assert complete(database, done)
+    kill(database, dead, "refused")
+
+    with database.read() as conn:
+        assert queue.live_counts(conn) == {"queued": 3, "dead": 1}
+        assert queue.live_counts(conn, cap=2) == {"queued": 2, "dead": 1}
