@@ -188,9 +188,17 @@ def renew_leases(
     ]
     if not which:
         return set()
+    # The rows are locked in id order (as `still_held` locks them), so a renewal and a
+    # handler's result write never wait for each other in opposite orders.
+    mine = (
+        select(jobs.c.id)
+        .where(and_(jobs.c.state == JobState.RUNNING.value, or_(*which)))
+        .order_by(jobs.c.id)
+        .with_for_update()
+    )
     result = conn.execute(
         update(jobs)
-        .where(and_(jobs.c.state == JobState.RUNNING.value, or_(*which)))
+        .where(jobs.c.id.in_(mine.scalar_subquery()))
         .values(lease_until=(now or utcnow()) + lease)
         .returning(jobs.c.id)
     )
@@ -212,7 +220,11 @@ def still_held(conn: Connection, claimed: Sequence[Job]) -> set[int]:
     ]
     if not which:
         return unclaimed
-    query = select(jobs.c.id).where(and_(jobs.c.state == JobState.RUNNING.value, or_(*which)))
+    query = (
+        select(jobs.c.id)
+        .where(and_(jobs.c.state == JobState.RUNNING.value, or_(*which)))
+        .order_by(jobs.c.id)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return unclaimed | {job_id for (job_id,) in conn.execute(query)}
