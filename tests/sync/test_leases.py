@@ -2,7 +2,7 @@
 and a worker whose job was really taken over writes nothing more for it.
 
 The real pipeline (webhook, SQLite, worker, the Salesforce fake through simple-salesforce) with a
-one-second lease, and a CRM whose writes block for several leases.
+1.5-second lease, and a CRM whose writes block for three and a half leases.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def test_a_sync_whose_crm_call_outlasts_several_leases_is_done_exactly_once(
     tmp_path: Path, salesforce: FakeSalesforce, post: Any
 ) -> None:
     salesforce.add_record("Contact", {"LastName": "Rivera", "Phone": "(555) 123-4567"})
-    connector = build(tmp_path, salesforce, job_lease_seconds=1.0)
-    crm = slow_salesforce(connector, seconds=3.5)
+    connector = build(tmp_path, salesforce, job_lease_seconds=1.5)
+    crm = slow_salesforce(connector, seconds=5.25)
     assert post(connector, TEXT_ONLY) == 202
     workers = [connector.worker(concurrency=2) for _ in range(2)]
 

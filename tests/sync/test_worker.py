@@ -376,7 +376,7 @@ def test_a_job_outliving_its_lease_many_times_keeps_it_and_is_done_once(
     database: Database,
 ) -> None:
     job_id = enqueue(database)
-    lease = timedelta(seconds=1)
+    lease = timedelta(seconds=1.5)
     rival_handler = Handler()
     rival = worker(database, rival_handler, lease=lease, name="rival", poll_seconds=0.05)
     calls: list[str] = []
@@ -384,7 +384,7 @@ def test_a_job_outliving_its_lease_many_times_keeps_it_and_is_done_once(
     def slow(job: Job) -> None:
         calls.append(job.subject)
         rival.start()
-        time.sleep(3.5)  # three and a half leases; the rival polls all along
+        time.sleep(5.25)  # three and a half leases; the rival polls all along
 
     work = Worker(database, {"sync_crm": slow}, lease=lease, name="slow")
     try:
