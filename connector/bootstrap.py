@@ -37,6 +37,7 @@ from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from connector.store.files import private_folder
 from connector.store.queue import Job
+from connector.sync import housekeeping
 from connector.sync.crm_sync import CrmSync
 from connector.sync.linger import budget_linger
 from connector.sync.outbound import SEND_MESSAGE, SendJob
@@ -217,6 +218,7 @@ def _register_jobs(connector: Connector) -> None:
     connector.periodic.append(
         retention.periodic(connector.database, connector.media_store, connector.settings)
     )
+    connector.periodic.append(housekeeping.job_retention(connector.database, connector.settings))
     _register_crms(connector)
     _register_sends(connector)
     connector.readiness_checks["mappings"] = connector.registry.status
@@ -265,6 +267,8 @@ def _register_crms(connector: Connector) -> None:
     )
     if syncs:
         connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)
+        checks = {crm: lambda crm=crm: connector.adapter(crm).check_credentials() for crm in syncs}
+        connector.periodic.append(housekeeping.credentials_probe(connector.database, checks))
 
 
 def _register_sends(connector: Connector) -> None:

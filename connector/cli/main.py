@@ -10,7 +10,7 @@ from types import FrameType
 import typer
 
 from connector import bootstrap
-from connector.cli import db, jobs, mappings, media
+from connector.cli import crm, db, jobs, mappings, media
 from connector.cli.common import fail, settings_or_exit
 from connector.logging import configure
 
@@ -19,6 +19,7 @@ app = typer.Typer(
     help="Keeps Aircall/CloudTalk MMS conversations and writes them into HubSpot and Salesforce.",
     no_args_is_help=True,
 )
+app.add_typer(crm.app, name="crm")
 app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(mappings.app, name="mappings")

@@ -148,4 +148,9 @@ class CrmAdapter(Protocol):
         the lines say what was done, or exactly what an admin must create by hand."""
         ...
 
+    def check_credentials(self) -> None:
+        """One cheap authenticated read: raises CredentialsError while the CRM refuses the
+        credentials (a paused CRM is re-checked with this, and resumed once it passes)."""
+        ...
+
     def close(self) -> None: ...

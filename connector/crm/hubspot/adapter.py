@@ -155,6 +155,13 @@ class HubSpotAdapter:
         self._records.forget_key_modes()
         return lines
 
+    def check_credentials(self) -> None:
+        """Read one contact property: a single GET that needs only the connector's scopes."""
+        try:
+            self.api.property_info("contacts", "phone")
+        except HubSpotError as failure:
+            raise failure.as_connector_error() from failure
+
     def close(self) -> None:
         self.api.close()
 

@@ -132,6 +132,10 @@ class SalesforceAdapter:
     ) -> list[str]:
         return setup.ensure_fields(self.client, self.describe, object_name, key_field, thread_field)
 
+    def check_credentials(self) -> None:
+        """Read the org's limits: one GET, allowed to every API user, that needs a valid token."""
+        self.client.call("the credentials check", lambda sf: sf.limits())
+
     def close(self) -> None:
         self.client.close()
 

@@ -131,9 +131,8 @@ class SendJob:
 
     def _start(self, job: Job, pending: PendingSend) -> bool:
         """`queued → sending`, only while this worker still holds the job."""
-        lease = timedelta(seconds=self.connector.settings.job_lease_seconds)
         with self.connector.database.begin() as conn:
-            if job.worker is not None and not queue.extend_lease(conn, job, job.worker, lease):
+            if job.id not in queue.still_held(conn, [job]):
                 log.warning("send.lease_lost", message_id=pending.message_id, job_id=job.id)
                 return False
             return sends.mark_sending(conn, pending.message_id)
