@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from connector import __version__
 from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
 from connector.bootstrap import Connector
+from connector.core.model import Provider
 from connector.sync.ingest_writer import IngestWriter
 
 
@@ -36,7 +37,10 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
         lifespan=lifespan,
     )
     app.state.connector = connector
-    app.state.ingest_writer = IngestWriter(connector.database)
+    app.state.ingest_writer = IngestWriter(
+        connector.database,
+        keywords={p: connector.settings.policy(p).keywords for p in Provider},
+    )
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)  # before jobs: `/v1/jobs/retry-dead`
