@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from connector.config import Settings, load_settings
+from connector.core.errors import Permanent
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
@@ -27,6 +28,7 @@ from connector.store.conversations import CAPTURE_MEDIA, SYNC_CRM
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from connector.store.queue import Job
+from connector.sync.consent import SYNC_CONSENT, ConsentSync
 from connector.sync.crm_sync import CrmSync
 from connector.sync.outbound import SEND_MESSAGE, SendJob
 from connector.sync.worker import Batched, Handler, Periodic, Worker
@@ -160,6 +162,7 @@ def _register_jobs(connector: Connector) -> None:
     )
     _register_crms(connector)
     _register_sends(connector)
+    _register_consent(connector)
     connector.readiness_checks["mappings"] = connector.registry.status
 
 
@@ -189,6 +192,26 @@ def _register_crms(connector: Connector) -> None:
 
     if syncs:
         connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE)
+
+
+def _register_consent(connector: Connector) -> None:
+    """The `sync_consent` job: a number's opt-out written onto its contact in each CRM."""
+    syncs = {
+        crm: ConsentSync(
+            crm,
+            database=connector.database,
+            registry=connector.registry,
+            adapter=lambda crm=crm: connector.adapter(crm),  # type: ignore[misc]
+        )
+        for crm in connector.adapter_factories
+    }
+
+    def sync(job: Job) -> None:
+        if job.target not in syncs:
+            raise Permanent(f"{job.target} is not configured")
+        syncs[job.target](job)
+
+    connector.handlers[SYNC_CONSENT] = sync
 
 
 def _register_sends(connector: Connector) -> None:

@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connector import __version__
-from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
+from connector.api import (
+    admin,
+    consent,
+    health,
+    jobs,
+    media,
+    messages,
+    pages,
+    uploads,
+    webhooks,
+)
 from connector.bootstrap import Connector
 from connector.core.model import Provider
 from connector.sync.ingest_writer import IngestWriter
@@ -48,6 +58,7 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(media.router)
     app.include_router(uploads.router)
     app.include_router(messages.router)
+    app.include_router(consent.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     return app

@@ -10,7 +10,7 @@ from types import FrameType
 import typer
 
 from connector import bootstrap
-from connector.cli import db, jobs, mappings
+from connector.cli import consent, db, jobs, mappings
 from connector.cli.common import fail, settings_or_exit
 from connector.logging import configure
 
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(mappings.app, name="mappings")
+app.add_typer(consent.app, name="consent")
 
 
 @app.command()
