@@ -75,6 +75,11 @@ def national_format(e164: str) -> str:
     return phonenumbers.format_number(parse(e164), PhoneNumberFormat.NATIONAL)
 
 
+def international_format(e164: str) -> str:
+    """`+1 415-555-0123`: how a person reads a number of any country."""
+    return phonenumbers.format_number(parse(e164), PhoneNumberFormat.INTERNATIONAL)
+
+
 def variants(e164: str) -> list[str]:
     """The spellings a CRM user may have typed for one number, for searching CRM phone fields.
 

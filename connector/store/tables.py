@@ -244,6 +244,25 @@ rate_budgets = Table(
     _ts("updated_at"),
 )
 
+# -- consent (opt-out and opt-in) ---------------------------------------------------------------
+
+# Every change of a number's consent, never updated or deleted: the history is the proof of
+# consent, and a number's current state is its latest change (by `at`, then id).
+consent_changes = Table(
+    "consent_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False),
+    Column("opted_out", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("actor", String(255), nullable=True),
+    _ts("at"),
+    _ts("created_at"),
+    Index("ix_consent_changes_number_at", "number", "at", "id"),
+)
+
 # -- media (captures, retention, uploads) -------------------------------------------------------
 
 # Files kept by `POST /v1/uploads` for a later send; their blobs share the media store with the

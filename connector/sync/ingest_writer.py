@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 
+from connector.core.consent import Keywords
 from connector.core.events import ProviderEvent
-from connector.store import conversations
-from connector.store.conversations import IngestResult
+from connector.core.model import Provider
+from connector.store import consent, conversations
+from connector.store.conversations import IngestResult, Outcome
 from connector.store.db import Database
 
 log = structlog.get_logger(__name__)
@@ -41,8 +44,15 @@ class _Pending:
 class IngestWriter:
     """Writer threads shared by every webhook request of a process."""
 
-    def __init__(self, database: Database, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        threads: int | None = None,
+        keywords: Mapping[Provider, Keywords] | None = None,
+    ) -> None:
         self.database = database
+        self.keywords = keywords  # opt-out/opt-in keywords per provider (policy); None: defaults
         self.threads = threads or (1 if database.is_sqlite else 4)
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
@@ -109,10 +119,12 @@ class IngestWriter:
     def _write_together(self, batch: list[_Pending]) -> list[IngestResult | BaseException]:
         """The common case: the whole batch in one transaction, no savepoints."""
         with self.database.begin() as conn:
-            return [
+            outcomes: list[IngestResult | BaseException] = [
                 conversations.record_event(conn, item.event, item.payload, crms=item.crms)
                 for item in batch
             ]
+            self._record_consent(conn, batch, outcomes)
+            return outcomes
 
     def _write_apart(self, batch: list[_Pending]) -> list[IngestResult | BaseException]:
         outcomes: list[IngestResult | BaseException] = []
@@ -121,11 +133,11 @@ class IngestWriter:
                 for item in batch:
                     try:
                         with conn.begin_nested():
-                            outcomes.append(
-                                conversations.record_event(
-                                    conn, item.event, item.payload, crms=item.crms
-                                )
+                            outcome = conversations.record_event(
+                                conn, item.event, item.payload, crms=item.crms
                             )
+                            self._record_consent(conn, [item], [outcome])
+                            outcomes.append(outcome)
                     except Exception as exc:
                         log.exception("webhook.write_failed", provider=item.event.provider.value)
                         outcomes.append(exc)
@@ -133,6 +145,23 @@ class IngestWriter:
             log.exception("webhook.commit_failed", events=len(batch))
             outcomes = [exc] * len(batch)
         return outcomes
+
+    def _record_consent(
+        self,
+        conn: Connection,
+        batch: Sequence[_Pending],
+        outcomes: Sequence[IngestResult | BaseException],
+    ) -> None:
+        """A STOP (or START) opts its sender out (or in) in the transaction that keeps it."""
+        consent.record_keywords(
+            conn,
+            [
+                (item.event, outcome.message_id, outcome.thread_id, item.crms)
+                for item, outcome in zip(batch, outcomes, strict=True)
+                if isinstance(outcome, IngestResult) and outcome.outcome is Outcome.ACCEPTED
+            ],
+            self.keywords,
+        )
 
 
 def _settle(future: asyncio.Future[IngestResult], outcome: IngestResult | BaseException) -> None:
