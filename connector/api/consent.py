@@ -12,7 +12,14 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep, Offset, ReadScope
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    AdminScope,
+    ConnectorDep,
+    Offset,
+    ReadScope,
+)
 from connector.core.consent import ConsentSource
 from connector.sync import consent
 from connector.sync.consent import ChangeView, ConsentView, InvalidConsent
@@ -83,6 +90,7 @@ def show(number: str, connector: ConnectorDep) -> ConsentView:
     ),
     responses={
         **AUTH_RESPONSES,
+        **BODY_RESPONSES,
         422: {"description": "Not a phone number, no reason, or a CRM opting in"},
     },
 )

@@ -16,10 +16,11 @@ from connector.api.app import create_app
 from connector.bootstrap import Connector
 from connector.media.page_links import CrmRecord, sign_compose
 from connector.store.tables import jobs, messages
+from tests.conftest import API_TOKEN
 from tests.providers.factories import aircall_event
 from tests.sync.test_outbound_kit import AIRCALL_LINE, CLOUDTALK_LINE, US_MOBILE, build_connector
 
-AUTH = {"Authorization": "Bearer test-api-token"}
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 REFUSAL = "+1 202-555-0167 opted out of messages on May 1, 2026 (replied STOP)."
 
 

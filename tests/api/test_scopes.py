@@ -46,6 +46,15 @@ ROUTES = [
     ("POST", "/v1/jobs/1/retry", None, "admin"),
     ("POST", "/v1/jobs/retry-dead", None, "admin"),
     ("GET", "/v1/status", None, "admin"),
+    ("POST", "/v1/crms/hubspot/resume", None, "admin"),
+    ("GET", "/v1/consent", None, "read"),
+    ("GET", "/v1/consent/+14155552671", None, "read"),
+    (
+        "POST",
+        "/v1/consent",
+        {"number": "+14155552671", "opted_out": True, "reason": "asked by phone"},
+        "admin",
+    ),
 ]
 
 
@@ -113,4 +122,6 @@ def _template(path: str) -> str:
         path.replace("/messages/1", "/messages/{message_id}")
         .replace("/threads/1", "/threads/{thread_id}")
         .replace("/jobs/1", "/jobs/{job_id}")
+        .replace("/crms/hubspot", "/crms/{crm}")
+        .replace("/consent/+14155552671", "/consent/{number}")
     )
