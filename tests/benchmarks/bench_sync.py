@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -336,6 +337,8 @@ def run(name: str, args: argparse.Namespace) -> Figures:
                 dead = conn.execute(
                     select(func.count()).where(jobs.c.state == JobState.DEAD.value)
                 ).scalar_one()
+            if args.breakdown:
+                print(f"{name}: requests by endpoint: {endpoints(hs)}", file=sys.stderr)
             return Figures(
                 name,
                 args.messages,
@@ -353,6 +356,14 @@ def run(name: str, args: argparse.Namespace) -> Figures:
             database.dispose()
 
 
+def endpoints(hs: FakeHubSpot) -> str:
+    """What the calls were spent on, ids folded: where to look when calls per message grow."""
+    counts = Counter(
+        f"{call.method} {re.sub(r'/[0-9]+(?=/|$)', '/{id}', call.path)}" for call in hs.calls
+    )
+    return ", ".join(f"{path} x{n}" for path, n in counts.most_common())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -361,6 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent webhook senders")
     parser.add_argument("--media-bytes", type=int, default=20_000, help="size of each image")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="print the HubSpot requests by endpoint"
+    )
     args = parser.parse_args(argv)
     runs = [entry.strip() for entry in args.db.split(",") if entry.strip()]
     for entry in runs:
