@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from connector import __version__
-from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
+from connector.api import admin, health, jobs, media, messages, pages, records, uploads, webhooks
 from connector.bootstrap import Connector
 from connector.sync.ingest_writer import IngestWriter
 
@@ -53,5 +53,6 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(uploads.router)
     app.include_router(messages.router)
     app.include_router(pages.router)
+    app.include_router(records.router)
     pages.mount_static(app)
     return app

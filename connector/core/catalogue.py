@@ -25,11 +25,15 @@ class Code(enum.StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     LINE_NOT_LISTED = "line_not_listed"
     MESSAGE_EMPTY = "message_empty"
+    SENDING_NOT_CONFIGURED = "sending_not_configured"
 
 
 INBOUND_UNSUPPORTED_TEXT = "Some media cannot be received due to unsupported format."
 MEDIA_UNAVAILABLE_TEXT = "Some media is unavailable due to an error"
 UNKNOWN_ERROR_TEXT = "Sorry, the problem has occurred. Please try again later"
+# A medium still being captured: not an error (the Aircall rules keep MEDIA_UNAVAILABLE_TEXT for
+# media that failed or expired), so it is shown as loading until its capture settles.
+MEDIA_LOADING_TEXT = "Loading…"
 
 KB = 1024
 MB = 1024 * 1024
@@ -171,4 +175,14 @@ def message_empty() -> Refusal:
     return Refusal(
         code=Code.MESSAGE_EMPTY,
         message="The message is empty. Write a text or attach a file.",
+    )
+
+
+def sending_not_configured(provider: str) -> Refusal:
+    return Refusal(
+        code=Code.SENDING_NOT_CONFIGURED,
+        message=(
+            f"Sending through {provider.capitalize()} is not set up on this connector. "
+            "Ask your administrator."
+        ),
     )
