@@ -27,6 +27,7 @@ from connector.api.deps import (
     check_token,
 )
 from connector.api.record_view import RecordConversationOut, build
+from connector.bootstrap import Connector
 from connector.core import phone
 from connector.core.access import Scope
 from connector.crm.hubspot.signature import (
@@ -36,6 +37,7 @@ from connector.crm.hubspot.signature import (
     verify_v3,
 )
 from connector.media.page_links import CrmRecord
+from connector.sync.outbound import offered_lines
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["compose"])
@@ -110,6 +112,20 @@ async def card_caller(
     return CardCaller(via="token", name=token.name)
 
 
+def _recipient(connector: Connector, raw: str) -> str | None:
+    """`raw` in E.164. CRM phone fields often hold national forms (`(415) 555-0123`): those are
+    read in the countries of the connector's own lines, the first that makes a number."""
+    found = phone.try_normalize(raw)
+    if found is not None:
+        return found
+    regions = dict.fromkeys(
+        region
+        for offer in offered_lines(connector)
+        if (region := phone.dialing_region(offer.number))
+    )
+    return next((n for r in regions if (n := phone.try_normalize(raw, r)) is not None), None)
+
+
 @router.get(
     "/records/{crm}/{object}/{record_id}/conversation",
     response_model=RecordConversationOut,
@@ -163,7 +179,7 @@ async def record_conversation(
     caller = await card_caller(request, connector, credentials, crm)
     recipient = None
     if to:
-        recipient = phone.try_normalize(to)
+        recipient = _recipient(connector, to)
         if recipient is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to: not a phone number")
     record = CrmRecord(crm, object, record_id)

@@ -1,5 +1,6 @@
 """Each API token does only what its scopes allow: a CRM card's `compose` token gets composer
-links and the record read model, nothing else; 403 names the missing scope; `admin` implies every scope."""
+links and the record read model, nothing else; 403 names the missing scope; `admin` implies
+every scope."""
 
 from __future__ import annotations
 
