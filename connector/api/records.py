@@ -177,11 +177,9 @@ async def record_conversation(
     ] = None,
 ) -> RecordConversationOut:
     caller = await card_caller(request, connector, credentials, crm)
-    recipient = None
-    if to:
-        recipient = _recipient(connector, to)
-        if recipient is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to: not a phone number")
+    # CRM phone fields hold anything, notes included: a `to` that is no number is left out, and
+    # the composer falls back to the number of the record's latest conversation.
+    recipient = _recipient(connector, to) if to else None
     record = CrmRecord(crm, object, record_id)
     log.info("card.read", crm=crm, via=caller.via, caller=caller.name, messages=limit)
     return await anyio.to_thread.run_sync(

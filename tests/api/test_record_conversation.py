@@ -262,8 +262,14 @@ def test_pages_go_back_in_time_with_next_before(client: TestClient, connector: C
     assert second["next_before"] is None
 
 
-def test_a_bad_recipient_is_422_and_a_token_without_compose_is_403(client: TestClient) -> None:
-    assert client.get(PATH, params={"to": "nope"}, headers=bearer()).status_code == 422
+def test_a_to_that_is_no_number_is_left_out_and_a_token_without_compose_is_403(
+    client: TestClient, connector: Connector
+) -> None:
+    alice_with_messages(connector)
+
+    body = client.get(PATH, params={"to": "ask the front desk"}, headers=bearer()).json()
+
+    assert body["composer"]["to"] == ALICE
     refused = client.get(PATH, headers=bearer(READ))
     assert refused.status_code == 403
     assert "compose" in refused.json()["detail"]
