@@ -25,9 +25,9 @@ export function setConnectorUrl(root, raw) {
   const origin = connectorOrigin(raw);
   const configPath = join(root, "src/app/cards/config.ts");
   const config = readFileSync(configPath, "utf8");
-  const updated = config.replace(/CONNECTOR_URL = "[^"]*";/, `CONNECTOR_URL = "${origin}";`);
-  if (updated === config && !config.includes(`CONNECTOR_URL = "${origin}";`)) {
-    throw new Error(`${configPath}: no CONNECTOR_URL line to change`);
+  const updated = config.replace(/MMS_CONNECTOR_URL = "[^"]*";/, `MMS_CONNECTOR_URL = "${origin}";`);
+  if (updated === config && !config.includes(`MMS_CONNECTOR_URL = "${origin}";`)) {
+    throw new Error(`${configPath}: no MMS_CONNECTOR_URL line to change`);
   }
   writeFileSync(configPath, updated);
   const appPath = join(root, "src/app/app-hsmeta.json");

@@ -17,7 +17,7 @@ describe("set-url", () => {
     const root = copyOfTheProject();
     expect(setConnectorUrl(root, "https://mms.acme.com/")).toBe("https://mms.acme.com");
     const config = readFileSync(join(root, "src/app/cards/config.ts"), "utf8");
-    expect(config).toContain('CONNECTOR_URL = "https://mms.acme.com";');
+    expect(config).toContain('MMS_CONNECTOR_URL = "https://mms.acme.com";');
     const app = JSON.parse(readFileSync(join(root, "src/app/app-hsmeta.json"), "utf8"));
     expect(app.config.permittedUrls).toEqual({
       fetch: ["https://mms.acme.com"],
