@@ -25,7 +25,10 @@ export function setConnectorUrl(root, raw) {
   const origin = connectorOrigin(raw);
   const configPath = join(root, "src/app/cards/config.ts");
   const config = readFileSync(configPath, "utf8");
-  const updated = config.replace(/MMS_CONNECTOR_URL = "[^"]*";/, `MMS_CONNECTOR_URL = "${origin}";`);
+  const updated = config.replace(
+    /MMS_CONNECTOR_URL = "[^"]*";/,
+    `MMS_CONNECTOR_URL = "${origin}";`,
+  );
   if (updated === config && !config.includes(`MMS_CONNECTOR_URL = "${origin}";`)) {
     throw new Error(`${configPath}: no MMS_CONNECTOR_URL line to change`);
   }
