@@ -181,7 +181,9 @@ async def record_conversation(
     # the composer falls back to the number of the record's latest conversation.
     recipient = _recipient(connector, to) if to else None
     record = CrmRecord(crm, object, record_id)
-    log.info("card.read", crm=crm, via=caller.via, caller=caller.name, limit=limit)
+    log.info(
+        "card.read", crm=crm, via=caller.via, caller=caller.name, user=caller.user_id, limit=limit
+    )
     return await anyio.to_thread.run_sync(
         lambda: build(connector, record, to=recipient, limit=limit, before=before)
     )
