@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     hubspot_rate_window_seconds: float = Field(default=10.0, gt=0)
     hubspot_search_rate: float = Field(default=4.0, gt=0, description="Searches per second.")
     hubspot_timeout_seconds: float = Field(default=30.0, gt=0)
+    hubspot_app_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The HubSpot app's client secret: verifies the card's signed requests.",
+    )
+    hubspot_portal_id: int | None = Field(
+        default=None, ge=1, description="When set, signed card requests from other portals: 403."
+    )
 
     salesforce_instance_url: str | None = None
     salesforce_session_id: SecretStr | None = None
@@ -176,6 +183,19 @@ class Settings(BaseSettings):
                 raise ValueError("is empty: leave the variable unset to keep Aircall off")
             if placeholder(token):
                 raise ValueError("is a placeholder: set the token Aircall shows for the webhook")
+        return value
+
+    @field_validator("hubspot_app_client_secret")
+    @classmethod
+    def _check_hubspot_app_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # HubSpot generates the client secret (a UUID): only an empty or placeholder value,
+        # which anyone could sign with, is refused.
+        if value is not None:
+            secret = value.get_secret_value()
+            if not secret.strip():
+                raise ValueError("is empty: leave the variable unset to turn the card's route off")
+            if placeholder(secret):
+                raise ValueError("is a placeholder: copy the client secret from the app's Auth tab")
         return value
 
     @field_validator("cloudtalk_webhook_secret")

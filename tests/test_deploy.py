@@ -35,7 +35,11 @@ IMAGE = "mms-crm-connector"
 # The roles a container of this image may play (DESIGN.md, "External contract").
 ROLES = {"serve", "worker", "db upgrade"}
 
-YAML_FILES = sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yaml", ".yml"})
+YAML_FILES = sorted(
+    p
+    for p in DEPLOY.rglob("*")
+    if p.suffix in {".yaml", ".yml"} and "node_modules" not in p.parts  # the CRM apps' npm ci
+)
 MANIFESTS = sorted(p for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
@@ -159,7 +163,7 @@ def test_every_connector_variable_named_in_deploy_is_a_setting() -> None:
     named = {
         (_rel(path), match)
         for path in DEPLOY.rglob("*")
-        if path.is_file()
+        if path.is_file() and "node_modules" not in path.parts
         for match in re.findall(r"\bCONNECTOR_[A-Z0-9_]*[A-Z0-9]\b", path.read_text("utf-8"))
     }
     unknown = sorted(f"{where}: {name}" for where, name in named if name not in known)

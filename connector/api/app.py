@@ -18,6 +18,7 @@ from connector.api import (
     media,
     messages,
     pages,
+    records,
     uploads,
     webhooks,
 )
@@ -68,5 +69,6 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(messages.router)
     app.include_router(consent.router)
     app.include_router(pages.router)
+    app.include_router(records.router)
     pages.mount_static(app)
     return app

@@ -77,30 +77,37 @@ def authenticate(connector: Connector, given: str) -> ApiToken | None:
     return found
 
 
+def check_token(
+    connector: Connector, credentials: HTTPAuthorizationCredentials | None, scope: Scope
+) -> ApiToken:
+    """The bearer token of the request when it holds `scope`; 401 or 403 otherwise."""
+    if not connector.settings.api_tokens:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "no API tokens are configured (CONNECTOR_API_TOKENS)"
+        )
+    token = authenticate(connector, credentials.credentials if credentials else "")
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not token.allows(scope):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"the token {token.name!r} lacks the {scope.value!r} scope this route needs",
+        )
+    return token
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
 def requires(scope: Scope) -> Any:
     """A dependency admitting only bearer tokens that hold `scope` (or `admin`)."""
 
-    def check(
-        connector: ConnectorDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> ApiToken:
-        if not connector.settings.api_tokens:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, "no API tokens are configured (CONNECTOR_API_TOKENS)"
-            )
-        token = authenticate(connector, credentials.credentials if credentials else "")
-        if token is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a valid bearer token is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not token.allows(scope):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"the token {token.name!r} lacks the {scope.value!r} scope this route needs",
-            )
-        return token
+    def check(connector: ConnectorDep, credentials: BearerDep) -> ApiToken:
+        return check_token(connector, credentials, scope)
 
     check.__name__ = f"requires_{scope.value}"
     return Depends(check)

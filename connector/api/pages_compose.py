@@ -303,7 +303,9 @@ def _upload_ids(secret: bytes, refs: list[str]) -> tuple[list[int], list[Refusal
 
 @router.post("/api/validate", summary="What the rules say of the draft, without sending")
 async def validate_draft(body: DraftIn, connector: ConnectorDep, grant: GrantDep) -> JSONResponse:
-    _line_or_422(connector, grant, body.from_)
+    line = _line_or_422(connector, grant, body.from_)
+    if not line.can_send:
+        return JSONResponse({"sendable": False, "errors": _dump(list(line.send_refusals))})
     upload_ids, bad = _upload_ids(connector.secret, body.media)
     if bad:
         return JSONResponse({"sendable": False, "errors": _dump(bad)})
@@ -326,7 +328,10 @@ class SentOut(BaseModel):
 
 @router.post("/api/messages", status_code=status.HTTP_202_ACCEPTED, summary="Send the draft")
 async def send(body: DraftIn, connector: ConnectorDep, grant: GrantDep) -> JSONResponse:
-    _line_or_422(connector, grant, body.from_)
+    line = _line_or_422(connector, grant, body.from_)
+    if not line.can_send:
+        # The line list said `canSend: false`: nothing is queued, whatever the page's script did.
+        return _refused(status.HTTP_422_UNPROCESSABLE_CONTENT, list(line.send_refusals))
     upload_ids, bad = _upload_ids(connector.secret, body.media)
     if bad:
         return _refused(status.HTTP_422_UNPROCESSABLE_CONTENT, bad)

@@ -24,9 +24,10 @@ from connector.api.pages_render import link_problem, page
 from connector.bootstrap import Connector
 from connector.core import catalogue
 from connector.core.model import Direction
+from connector.core.policy import PREVIEW_COUNT
 from connector.media import archive
 from connector.media.links import LinkKind, verify
-from connector.media.status import MediaLink, attachment_links
+from connector.media.status import MediaLink, attachment_links, conversation_alerts
 from connector.media.store import BlobMissing, MediaStore
 from connector.store import messages as stored_messages
 from connector.store.conversations import AttachmentState
@@ -34,7 +35,7 @@ from connector.store.tables import threads
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
-PREVIEWS = 4  # previews per message; the rest is a "+N" counter (RULES.md)
+PREVIEWS = PREVIEW_COUNT  # previews per message; the rest is a "+N" counter (RULES.md)
 NOT_FOUND_TITLE = "This conversation link is not valid"
 NOT_FOUND_DETAIL = "Open the conversation again from the link in the CRM record."
 
@@ -130,17 +131,6 @@ def human_size(size: int) -> str:
     return f"{size / catalogue.MB:.1f} MB".replace(".0 MB", " MB")
 
 
-def _alerts(links: list[MediaLink]) -> list[str]:
-    alerts = []
-    if any(link.state is AttachmentState.UNSUPPORTED for link in links):
-        alerts.append(catalogue.INBOUND_UNSUPPORTED_TEXT)
-    if any(
-        link.notice == catalogue.MEDIA_UNAVAILABLE_TEXT and not _pending(link) for link in links
-    ):
-        alerts.append(catalogue.MEDIA_UNAVAILABLE_TEXT)
-    return alerts
-
-
 def _pending(link: MediaLink) -> bool:
     return link.state is AttachmentState.PENDING
 
@@ -178,7 +168,7 @@ def load_conversation(connector: Connector, thread_id: int) -> ConversationView 
                     ],
                     pending=sum(1 for link in links if _pending(link)),
                     attachments=len(links),
-                    alerts=_alerts(links),
+                    alerts=conversation_alerts(links),
                 )
             )
     entry = connector.registry.current().lines.get(thread.line_number)

@@ -14,8 +14,8 @@ from typing import Any
 
 from connector.api.pages_render import display_number
 from connector.bootstrap import Connector
-from connector.core import phone
-from connector.core.catalogue import Code, format_list, format_size
+from connector.core import catalogue, phone
+from connector.core.catalogue import Refusal, format_list, format_size
 from connector.core.consent import ConsentChange
 from connector.core.model import Direction, Line
 from connector.core.rules import validate
@@ -37,8 +37,12 @@ class LineView:
     """One offered line as the composer shows it: what it may do, and why not."""
 
     offer: LineOffer
-    send_reasons: tuple[str, ...]
+    send_refusals: tuple[Refusal, ...]
     attach_reasons: tuple[str, ...]
+
+    @property
+    def send_reasons(self) -> tuple[str, ...]:
+        return tuple(refusal.message for refusal in self.send_refusals)
 
     @property
     def line(self) -> Line:
@@ -52,7 +56,7 @@ class LineView:
 
     @property
     def can_send(self) -> bool:
-        return not self.send_reasons
+        return not self.send_refusals
 
     @property
     def can_attach(self) -> bool:
@@ -83,17 +87,6 @@ class LineView:
         }
 
 
-def _not_configured(offer: LineOffer) -> str:
-    return (
-        f"Sending through {offer.provider.value.capitalize()} is not set up on this connector. "
-        "Ask your administrator."
-    )
-
-
-# Refusals that block any send from the line, files or not; the others only block attaching.
-_SEND_BLOCKERS = frozenset({Code.RECIPIENT_OPTED_OUT, Code.ACCOUNT_DISABLED})
-
-
 def _view(
     connector: Connector, grant: ComposeGrant, offer: LineOffer, consent: ConsentChange | None
 ) -> LineView:
@@ -103,19 +96,28 @@ def _view(
         mms_capable=offer.mms_capable,
         label=offer.label,
     )
-    verdict = validate(
-        connector.settings.policy(offer.provider),
-        line=line,
-        other_party=grant.to,
-        direction=Direction.OUTBOUND,
-        account=offer.account_state,
-        mms=True,  # could this line carry files to this recipient at all?
-        consent=consent,
+
+    def verdict(mms: bool) -> tuple[Refusal, ...]:
+        return validate(
+            connector.settings.policy(offer.provider),
+            line=line,
+            other_party=grant.to,
+            direction=Direction.OUTBOUND,
+            account=offer.account_state,
+            mms=mms,
+            consent=consent,
+        ).errors
+
+    # Could this line send to this recipient at all (a text), and could it carry files?
+    send = list(verdict(mms=False))
+    if not offer.sending_configured:
+        send.append(catalogue.sending_not_configured(offer.provider.value))
+    attach = [*send, *(r for r in verdict(mms=True) if r not in send)]
+    return LineView(
+        offer=offer,
+        send_refusals=tuple(send),
+        attach_reasons=tuple(r.message for r in attach),
     )
-    account = [r.message for r in verdict.errors if r.code in _SEND_BLOCKERS]
-    mms = [r.message for r in verdict.errors if r.code not in _SEND_BLOCKERS]
-    send = account if offer.sending_configured else [*account, _not_configured(offer)]
-    return LineView(offer=offer, send_reasons=tuple(send), attach_reasons=tuple([*send, *mms]))
 
 
 def line_views(connector: Connector, grant: ComposeGrant) -> list[LineView]:

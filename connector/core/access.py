@@ -32,7 +32,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 class Scope(StrEnum):
     """What a token may do; `admin` implies every other scope."""
 
-    COMPOSE = "compose"  # only POST /v1/compose-links: what a CRM card holds
+    # What a CRM card holds: composer links and the record's conversation (read model), no more
+    COMPOSE = "compose"
     SEND = "send"  # sends, their checks and uploads
     READ = "read"  # messages, threads, lines, media archives
     ADMIN = "admin"  # jobs, status, replays; and everything above

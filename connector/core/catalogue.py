@@ -26,11 +26,15 @@ class Code(enum.StrEnum):
     LINE_NOT_LISTED = "line_not_listed"
     MESSAGE_EMPTY = "message_empty"
     RECIPIENT_OPTED_OUT = "recipient_opted_out"
+    SENDING_NOT_CONFIGURED = "sending_not_configured"
 
 
 INBOUND_UNSUPPORTED_TEXT = "Some media cannot be received due to unsupported format."
 MEDIA_UNAVAILABLE_TEXT = "Some media is unavailable due to an error"
 UNKNOWN_ERROR_TEXT = "Sorry, the problem has occurred. Please try again later"
+# A medium still being captured: not an error (the Aircall rules keep MEDIA_UNAVAILABLE_TEXT for
+# media that failed or expired), so it is shown as loading until its capture settles.
+MEDIA_LOADING_TEXT = "Loading…"
 
 KB = 1024
 MB = 1024 * 1024
@@ -180,4 +184,14 @@ def recipient_opted_out(number: str, day: str, why: str) -> Refusal:
     return Refusal(
         code=Code.RECIPIENT_OPTED_OUT,
         message=f"{number} opted out of messages on {day} ({why}).",
+    )
+
+
+def sending_not_configured(provider: str) -> Refusal:
+    return Refusal(
+        code=Code.SENDING_NOT_CONFIGURED,
+        message=(
+            f"Sending through {provider.capitalize()} is not set up on this connector. "
+            "Ask your administrator."
+        ),
     )

@@ -18,6 +18,9 @@ from connector.core.model import AccountState, Provider
 from connector.core.sniff import canonical_type
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
+# Media previewed per message wherever a conversation is shown (CRM records, the conversation
+# page, the CRM cards); the rest are counted as `+N`. The same for every provider (RULES.md).
+PREVIEW_COUNT = 4
 
 
 class MmsPolicy(BaseModel):

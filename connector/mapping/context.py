@@ -16,9 +16,10 @@ from typing import Any
 from connector.core import phone
 from connector.core.catalogue import format_size
 from connector.core.model import Attachment, Direction, Line, Message
+from connector.core.policy import PREVIEW_COUNT
 from connector.mapping.schema import Crm, LineEntry
 
-PREVIEW_LIMIT = 4  # media shown in a record; the rest are counted as `+N more`
+PREVIEW_LIMIT = PREVIEW_COUNT  # media shown in a record; the rest are counted as `+N more`
 SUMMARY_TEXT_LENGTH = 80
 UNSUPPORTED_CONTENT = "Unsupported content"
 

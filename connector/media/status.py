@@ -34,6 +34,8 @@ class MediaLink:
         """The rule's text for a medium that has no link, or None when it has one."""
         if self.state is AttachmentState.UNSUPPORTED:
             return catalogue.INBOUND_UNSUPPORTED_TEXT
+        if self.state is AttachmentState.PENDING:
+            return catalogue.MEDIA_LOADING_TEXT
         if self.url is None:
             return catalogue.MEDIA_UNAVAILABLE_TEXT
         return None
@@ -97,3 +99,15 @@ def media_alert(links: list[MediaLink]) -> str | None:
     if any(link.state is AttachmentState.UNSUPPORTED for link in links):
         return catalogue.INBOUND_UNSUPPORTED_TEXT
     return None
+
+
+def conversation_alerts(links: list[MediaLink]) -> list[str]:
+    """The alerts a message shows where a conversation is read (page, CRM cards): unsupported
+    media, and media that failed or expired; a medium still being captured is loading, not an
+    error, and raises none."""
+    alerts = []
+    if any(link.state is AttachmentState.UNSUPPORTED for link in links):
+        alerts.append(catalogue.INBOUND_UNSUPPORTED_TEXT)
+    if any(link.notice == catalogue.MEDIA_UNAVAILABLE_TEXT for link in links):
+        alerts.append(catalogue.MEDIA_UNAVAILABLE_TEXT)
+    return alerts

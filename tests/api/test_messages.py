@@ -15,10 +15,12 @@ from sqlalchemy import func, select
 
 from connector.api.app import create_app
 from connector.bootstrap import Connector
+from connector.core import catalogue
+from connector.store.conversations import AttachmentState
 from connector.store.tables import attachments, jobs, messages, threads, uploads
 from connector.sync.outbound import media as outbound_media
 from tests.fakes.media_host import HostileMediaHost
-from tests.media.factories import KB, MB, file_bytes, gif, jpeg, pdf, png
+from tests.media.factories import KB, MB, file_bytes, gif, jpeg, pdf, png, receive, settle
 from tests.sync.test_outbound_kit import (
     AIRCALL_LINE,
     AU_LANDLINE,
@@ -649,3 +651,21 @@ def test_validate_answers_in_time_when_a_media_host_is_stuck(
         ("unknown_error", 1),
     ]
     assert answer["sendable"] is True
+
+
+def test_a_thread_shows_a_medium_being_captured_as_loading_and_a_failed_one_as_unavailable(
+    client: TestClient, connector: Connector
+) -> None:
+    _, thread_id, [loading, failed] = receive(
+        connector.database, [("a.png", None), ("b.png", None)]
+    )
+    settle(connector.database, failed, AttachmentState.UNAVAILABLE)
+
+    response = client.get(f"/v1/threads/{thread_id}", headers=AUTH)
+
+    [message] = response.json()["messages"]
+    assert [a["notice"] for a in message["attachments"]] == [
+        catalogue.MEDIA_LOADING_TEXT,
+        catalogue.MEDIA_UNAVAILABLE_TEXT,
+    ]
+    assert loading != failed

@@ -512,3 +512,21 @@ def test_the_pages_load_nothing_from_elsewhere(client: TestClient) -> None:
     for asset in ("pages.css", "compose.js", "conversation.js"):
         response = client.get(f"/static/{asset}")
         assert response.status_code == 200
+
+
+def test_a_line_whose_can_send_is_false_queues_nothing_and_says_why(
+    client: TestClient, connector: Connector
+) -> None:
+    headers = page_api(connector)
+    line = _lines(client, headers)[US_SERVICE]
+    assert not line["canSend"]  # CloudTalk has no API credentials here
+
+    sent = client.post("/compose/api/messages", json=_draft(US_SERVICE, []), headers=headers)
+    checked = client.post("/compose/api/validate", json=_draft(US_SERVICE, []), headers=headers)
+
+    assert sent.status_code == 422
+    assert sent.json()["errors"] == [
+        {"code": "sending_not_configured", "message": line["sendReasons"][0], "index": None}
+    ]
+    assert checked.json() == {"sendable": False, "errors": sent.json()["errors"]}
+    assert outbound.sends_to_check(connector, list(DeliveryStatus)) == []

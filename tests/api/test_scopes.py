@@ -1,5 +1,6 @@
 """Each API token does only what its scopes allow: a CRM card's `compose` token gets composer
-links and nothing else; 403 names the missing scope; `admin` implies every scope."""
+links and the record read model, nothing else; 403 names the missing scope; `admin` implies
+every scope."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ ROUTES = [
         },
         "compose",
     ),
+    ("GET", "/v1/records/hubspot/contact/901/conversation", None, "compose"),
     ("POST", "/v1/messages", {"from": "+14155550100", "to": "+14155552671"}, "send"),
     ("POST", "/v1/messages/validate", {"from": "+14155550100", "to": "+14155552671"}, "send"),
     ("POST", "/v1/messages/1/retry", None, "send"),
@@ -119,7 +121,10 @@ def test_every_v1_route_names_a_scope(client: TestClient) -> None:
 
 def _template(path: str) -> str:
     return (
-        path.replace("/messages/1", "/messages/{message_id}")
+        path.replace(
+            "/records/hubspot/contact/901/", "/records/{crm}/{object}/{record_id}/"
+        )
+        .replace("/messages/1", "/messages/{message_id}")
         .replace("/threads/1", "/threads/{thread_id}")
         .replace("/jobs/1", "/jobs/{job_id}")
         .replace("/crms/hubspot", "/crms/{crm}")

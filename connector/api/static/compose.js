@@ -465,12 +465,21 @@
     }
   }
 
+  // A browser that refuses storage to a framed page (third-party storage blocked, as a CRM's
+  // iframe modal is) still shows this session's sends: they are kept in memory too.
+  let sentInMemory = [];
+
   function sentMessages() {
-    try { return JSON.parse(sessionStorage.getItem(sentKey) || "[]"); } catch (_) { return []; }
+    try {
+      const stored = sessionStorage.getItem(sentKey);
+      if (stored !== null) return JSON.parse(stored);
+    } catch (_) { /* storage off */ }
+    return sentInMemory.slice();
   }
 
   function storeSent(list) {
-    try { sessionStorage.setItem(sentKey, JSON.stringify(list.slice(-20))); } catch (_) { /* off */ }
+    sentInMemory = list.slice(-20);
+    try { sessionStorage.setItem(sentKey, JSON.stringify(sentInMemory)); } catch (_) { /* off */ }
   }
 
   function remember(message) {
