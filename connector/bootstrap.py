@@ -171,6 +171,15 @@ def load_secret(settings: Settings) -> bytes:
     """
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
+    if (settings.media_store_url or "").startswith("s3://"):
+        # An object store is for replicas without a shared disk: each would generate a key of
+        # its own, and a restarted pod (an emptyDir data folder) a new one, breaking every link
+        # already written into CRM records.
+        raise SecretKeyError(
+            "CONNECTOR_SECRET_KEY must be set when media are kept in S3 "
+            "(CONNECTOR_MEDIA_STORE_URL=s3://...): every replica signs links with it, and a "
+            "key generated into a replica's own data folder would not survive it"
+        )
     folder = private_folder(Path(settings.data_dir), tighten=True)
     path = folder / "secret.key"
     if not path.exists():

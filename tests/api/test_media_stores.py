@@ -27,7 +27,7 @@ from connector.media.store import FilesystemMediaStore
 from connector.store.queue import utcnow
 from connector.store.tables import uploads
 from tests.conftest import API_TOKEN, make_settings
-from tests.fakes.s3 import closed_port_url, objects
+from tests.fakes.s3 import S3_SECRET_KEY, closed_port_url, objects
 from tests.media.factories import KB, jpeg, pdf, png, receive, stored
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -42,6 +42,7 @@ def build(
         bucket = request.getfixturevalue("s3_bucket")
         overrides = {
             "media_store_url": f"s3://{bucket}/media",
+            "secret_key": S3_SECRET_KEY,
             "s3_endpoint_url": endpoint,
             **overrides,
         }
@@ -214,7 +215,12 @@ def test_an_unreachable_bucket_answers_503_with_the_rule_s_text(
     tmp_path: Path, aws_env: None
 ) -> None:
     connector = bootstrap.build(
-        make_settings(tmp_path, media_store_url="s3://media/x", s3_endpoint_url=closed_port_url())
+        make_settings(
+            tmp_path,
+            media_store_url="s3://media/x",
+            s3_endpoint_url=closed_port_url(),
+            secret_key=S3_SECRET_KEY,
+        )
     )
     try:
         _, _, [attachment_id] = receive(connector.database, [("a.png", None)])
@@ -267,7 +273,12 @@ def test_an_upload_while_the_bucket_is_unreachable_is_503_and_keeps_nothing(
     tmp_path: Path, aws_env: None
 ) -> None:
     connector = bootstrap.build(
-        make_settings(tmp_path, media_store_url="s3://media", s3_endpoint_url=closed_port_url())
+        make_settings(
+            tmp_path,
+            media_store_url="s3://media",
+            s3_endpoint_url=closed_port_url(),
+            secret_key=S3_SECRET_KEY,
+        )
     )
     try:
         with TestClient(create_app(connector)) as client:

@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.s3 import S3_SECRET_KEY
+
 MB = 1024 * 1024
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
 _PATH = re.compile(r"^/media/(\d+)/(\d+)\.png$")
@@ -334,7 +336,11 @@ def _store(name: str, s3_port: int) -> dict[str, str]:
     endpoint = f"http://127.0.0.1:{s3_port}"
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-    return {"media_store_url": f"s3://{bucket}/media", "s3_endpoint_url": endpoint}
+    return {
+        "media_store_url": f"s3://{bucket}/media",
+        "s3_endpoint_url": endpoint,
+        "secret_key": S3_SECRET_KEY,
+    }
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ import pytest
 
 REGION = "us-east-1"
 
+# A store in S3 needs a configured signing key (replicas share no data folder to keep one in).
+S3_SECRET_KEY = "media-store-tests-signing-key-7c2e91b04d5a3f68"
+
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:

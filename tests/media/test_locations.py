@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.bootstrap import SecretKeyError, load_secret
 from connector.config import ConfigError, load_settings
 from connector.media.locations import Bucket, open_store, parse_store_url, readiness
 from connector.media.s3 import S3MediaStore
@@ -94,3 +95,12 @@ def test_readiness_reports_an_unreachable_bucket(aws_env: None) -> None:
 
     assert report["ok"] is False
     assert "unreachable" in str(report["error"]) and "media" in str(report["error"])
+
+
+def test_an_s3_store_without_a_configured_signing_key_stops_start_up(tmp_path: Path) -> None:
+    """Replicas on a bucket keep no shared data folder: a generated key would differ per pod and
+    change at each restart, breaking the links already written into CRM records."""
+    settings = make_settings(tmp_path, media_store_url="s3://media/x")
+    with pytest.raises(SecretKeyError, match="CONNECTOR_SECRET_KEY must be set"):
+        load_secret(settings)
+    assert not (tmp_path / "var" / "secret.key").exists()

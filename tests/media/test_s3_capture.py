@@ -27,7 +27,7 @@ from connector.store.db import Database
 from connector.store.queue import JobState
 from connector.store.tables import jobs
 from tests.conftest import make_settings
-from tests.fakes.s3 import closed_port_url, objects
+from tests.fakes.s3 import S3_SECRET_KEY, closed_port_url, objects
 from tests.media.capture_process import DRAINED, READY
 from tests.media.factories import KB, attachment_row, jpeg, media_url, png, receive
 
@@ -38,7 +38,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def s3_connector(tmp_path: Path, s3_endpoint: str, s3_bucket: str) -> Iterator[Connector]:
     built = bootstrap.build(
         make_settings(
-            tmp_path, media_store_url=f"s3://{s3_bucket}/media", s3_endpoint_url=s3_endpoint
+            tmp_path,
+            media_store_url=f"s3://{s3_bucket}/media",
+            s3_endpoint_url=s3_endpoint,
+            secret_key=S3_SECRET_KEY,
         )
     )
     yield built
@@ -69,7 +72,12 @@ def test_an_unreachable_bucket_makes_the_capture_retry_and_readyz_say_so(
 ) -> None:
     respx_mock.get(media_url("a.png")).respond(200, content=png())
     connector = bootstrap.build(
-        make_settings(tmp_path, media_store_url="s3://media", s3_endpoint_url=closed_port_url())
+        make_settings(
+            tmp_path,
+            media_store_url="s3://media",
+            s3_endpoint_url=closed_port_url(),
+            secret_key=S3_SECRET_KEY,
+        )
     )
     try:
         _, _, [attachment_id] = receive(connector.database, [("a.png", None)])
@@ -137,6 +145,7 @@ def test_two_worker_processes_capturing_the_same_medium_store_one_object(
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "CONNECTOR_DATABASE_URL": database.url,
         "CONNECTOR_MEDIA_STORE_URL": f"s3://{s3_bucket}/media",
+        "CONNECTOR_SECRET_KEY": S3_SECRET_KEY,
         "CONNECTOR_S3_ENDPOINT_URL": s3_endpoint,
         "CONNECTOR_ALLOW_PRIVATE_MEDIA_URLS": "true",
         "CONNECTOR_MAPPINGS_DIR": str(ROOT / "mappings"),
