@@ -59,6 +59,10 @@ MESSAGE_EVENTS: Mapping[str, EventKind] = {
     "message.status_updated": EventKind.STATUS_UPDATED,
 }
 
+# What the connector's webhook subscribes to (`mms-connector connect aircall`): every event this
+# module reads as a message, and nothing else.
+WEBHOOK_EVENTS: tuple[str, ...] = tuple(MESSAGE_EVENTS)
+
 # `channel` is null for SMS/MMS and "whatsapp" for WhatsApp; the explicit names are accepted too.
 _SMS_CHANNELS = frozenset({"sms", "mms"})
 
