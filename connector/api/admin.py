@@ -8,7 +8,7 @@ The page itself carries no secret: its script asks for an API token, keeps it in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep
+from connector.api.doctor import diagnose
 from connector.api.health import readiness
 from connector.api.pages_render import page
 from connector.store import queue
@@ -58,6 +59,34 @@ async def status_report(connector: ConnectorDep) -> dict[str, Any]:
 def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
     with connector.database.begin() as conn:
         return ReplayedOut(replayed=queue.retry_all_dead(conn))
+
+
+# -- the set-up checklist (`mms-connector doctor`) ------------------------------------------------
+
+
+class DoctorCheckOut(BaseModel):
+    name: str
+    state: Literal["pass", "fail", "skip"]
+    detail: str
+    fix: str
+
+
+class DoctorOut(BaseModel):
+    ok: bool
+    checks: list[DoctorCheckOut]
+
+
+@api_router.get(
+    "/doctor",
+    summary="The set-up checklist of `mms-connector doctor`",
+    description=(
+        "Each check `pass`, `fail` (with its `fix`) or `skip` (a CRM or provider that is off); "
+        "`ok` only when none fails. Calls the CRMs and providers: seconds, not milliseconds."
+    ),
+)
+async def doctor_report(connector: ConnectorDep) -> DoctorOut:
+    report = await run_in_threadpool(diagnose, connector)
+    return DoctorOut.model_validate(report.as_json())
 
 
 router = APIRouter()

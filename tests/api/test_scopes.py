@@ -46,6 +46,7 @@ ROUTES = [
     ("POST", "/v1/jobs/1/retry", None, "admin"),
     ("POST", "/v1/jobs/retry-dead", None, "admin"),
     ("GET", "/v1/status", None, "admin"),
+    ("GET", "/v1/doctor", None, "admin"),
 ]
 
 
