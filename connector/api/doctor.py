@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from connector.api.health import readiness
 from connector.bootstrap import Connector
 from connector.core.errors import ConnectorError
+from connector.core.events import EventKind
 from connector.core.model import Provider
 from connector.core.provider_numbers import ProviderNumber
 from connector.mapping import (
@@ -45,6 +46,7 @@ from connector.providers.aircall_admin import (
 )
 from connector.providers.cloudtalk_admin import CloudTalkAdmin
 from connector.store import migrate
+from connector.store.tables import events
 
 log = structlog.get_logger(__name__)
 
@@ -462,6 +464,21 @@ class _Doctor:
         else:
             self.add(passed(name, f"every line exists at its provider{note}"))
 
+    def _unreadable_events(self) -> None:
+        count = _count_unreadable(self.connector)
+        if count:
+            self.add(
+                failed(
+                    "Unreadable events",
+                    f"{count} provider event(s) claimed to be messages but could not be read "
+                    "(kept in the events table, kind `unreadable`, with the reason)",
+                    "check the provider's payload format against README (Group conversations); "
+                    "report the stored payload if the connector should read it",
+                )
+            )
+        else:
+            self.add(passed("Unreadable events", "none"))
+
     def _pauses_and_dead_jobs(self, report: dict[str, Any]) -> None:
         paused = [
             f"{NAMES.get(name, name)} {state}"
@@ -492,6 +509,7 @@ class _Doctor:
             )
         else:
             self.add(passed("Dead jobs", "none"))
+        self._unreadable_events()
         media = report.get("media_store")
         if isinstance(media, dict) and media.get("ok") is False:
             self.add(
@@ -501,6 +519,15 @@ class _Doctor:
                     "check CONNECTOR_MEDIA_STORE_URL and the bucket's credentials",
                 )
             )
+
+
+def _count_unreadable(connector: Connector) -> int:
+    with connector.database.read() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(events.c.kind == EventKind.UNREADABLE.value)
+            ).scalar_one()
+        )
 
 
 def _api_fix(exc: ConnectorError, provider: str) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import typer
 
 from connector import bootstrap
 from connector.api.doctor import Check, Report, diagnose
 from connector.cli.common import settings_or_exit
-from connector.logging import configure
+from connector.config import Settings
 from connector.store.budgets import MemoryBuckets
 
 
@@ -19,20 +21,25 @@ def doctor(
     """Check the whole set-up (database, key, CRMs, mappings, providers, webhook, public URL,
     lines, pauses, dead jobs); exit 0 only when every check passes."""
     settings = settings_or_exit()
-    configure(settings.log_level)  # log lines to stderr: stdout is the checklist (or its JSON)
-    try:
-        connector = bootstrap.build(settings, upgrade_sqlite=False)
-    except Exception as exc:
-        report = Report((Check("Start-up", "fail", str(exc), "fix what it names, then run again"),))
-    else:
-        connector.budgets = MemoryBuckets()  # a few calls; the database may not exist yet
-        try:
-            report = diagnose(connector)
-        finally:
-            connector.close()
+    # Whatever the parts log while they are checked goes to stderr: stdout is the checklist
+    # (or its JSON) alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        report = _diagnose(settings)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
         for line in report.lines():
             typer.echo(line)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _diagnose(settings: Settings) -> Report:
+    try:
+        connector = bootstrap.build(settings, upgrade_sqlite=False)
+    except Exception as exc:
+        return Report((Check("Start-up", "fail", str(exc), "fix what it names, then run again"),))
+    connector.budgets = MemoryBuckets()  # a few calls; the database may not exist yet
+    try:
+        return diagnose(connector)
+    finally:
+        connector.close()

@@ -21,6 +21,7 @@ from connector.api.app import create_app
 from connector.api.doctor import Report, diagnose
 from connector.bootstrap import Connector
 from connector.config import Settings
+from connector.providers.aircall_admin import WEBHOOK_EVENTS
 from connector.store import migrate, queue
 from connector.store.budgets import MemoryBuckets
 from tests.api.live import serving
@@ -91,10 +92,7 @@ def world(
     with FakeAircall() as aircall, serving(create_app(service)) as service_url:
         line_id = aircall.add_number("+1 415-555-0100", "Sales")
         (mappings / "lines.yaml").write_text(LINES.format(line_id=line_id))
-        hook = aircall.add_webhook(
-            PUBLIC_URL + "/webhooks/aircall",
-            ["message.received", "message.sent", "message.status_updated"],
-        )
+        hook = aircall.add_webhook(PUBLIC_URL + "/webhooks/aircall", list(WEBHOOK_EVENTS))
         aircall.webhooks[hook["webhook_id"]]["token"] = AIRCALL_TOKEN
         overrides: dict[str, object] = {
             "mappings_dir": mappings,
@@ -133,6 +131,7 @@ def test_a_complete_set_up_passes_every_check(world: World) -> None:
         "Lines at their providers",
         "Nothing paused",
         "Dead jobs",
+        "Unreadable events",
     }
     assert state(report, "HubSpot credentials")[0] == "skip"
     assert state(report, "CloudTalk API credentials")[0] == "skip"

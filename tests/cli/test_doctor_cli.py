@@ -32,7 +32,8 @@ def test_a_fresh_machine_fails_with_a_fix_on_every_failing_line(fresh: Path) -> 
     assert lines[0].startswith("✗ Database and schema: the schema is missing or old")
     assert lines[1] == "    fix: run `mms-connector db upgrade`"
     assert any(line.startswith("✗ CRMs: no CRM is configured") for line in lines)
-    assert any(line.startswith("✗ Public URL: http://127.0.0.1:8080 is not https") for line in lines)
+    not_https = "✗ Public URL: http://127.0.0.1:8080 is not https"
+    assert any(line.startswith(not_https) for line in lines)
     failing = [i for i, line in enumerate(lines) if line.startswith("✗")]
     assert all(lines[i + 1].startswith("    fix: ") for i in failing)
     assert lines[-1] == f"{len(failing)} check(s) fail"
