@@ -22,6 +22,7 @@ import structlog
 
 from connector.config import ConfigError, Settings, load_settings
 from connector.core.access import weakness
+from connector.core.errors import Permanent
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
@@ -37,6 +38,8 @@ from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from connector.store.files import private_folder
 from connector.store.queue import Job
+from connector.sync import housekeeping
+from connector.sync.consent import SYNC_CONSENT, ConsentSync
 from connector.sync.crm_sync import CrmSync
 from connector.sync.linger import budget_linger
 from connector.sync.outbound import SEND_MESSAGE, SendJob
@@ -217,8 +220,10 @@ def _register_jobs(connector: Connector) -> None:
     connector.periodic.append(
         retention.periodic(connector.database, connector.media_store, connector.settings)
     )
+    connector.periodic.append(housekeeping.job_retention(connector.database, connector.settings))
     _register_crms(connector)
     _register_sends(connector)
+    _register_consent(connector)
     connector.readiness_checks["mappings"] = connector.registry.status
     connector.readiness_checks["media_store"] = lambda: media_store_readiness(connector.media_store)
 
@@ -265,6 +270,28 @@ def _register_crms(connector: Connector) -> None:
     )
     if syncs:
         connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)
+        checks = {crm: lambda crm=crm: connector.adapter(crm).check_credentials() for crm in syncs}
+        connector.periodic.append(housekeeping.credentials_probe(connector.database, checks))
+
+
+def _register_consent(connector: Connector) -> None:
+    """The `sync_consent` job: a number's opt-out written onto its contact in each CRM."""
+    syncs = {
+        crm: ConsentSync(
+            crm,
+            database=connector.database,
+            registry=connector.registry,
+            adapter=lambda crm=crm: connector.adapter(crm),  # type: ignore[misc]
+        )
+        for crm in connector.adapter_factories
+    }
+
+    def sync(job: Job) -> None:
+        if job.target not in syncs:
+            raise Permanent(f"{job.target} is not configured")
+        syncs[job.target](job)
+
+    connector.handlers[SYNC_CONSENT] = sync
 
 
 def _register_sends(connector: Connector) -> None:

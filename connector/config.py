@@ -146,6 +146,7 @@ class Settings(BaseSettings):
 
     job_max_age_hours: float = Field(default=72.0, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_retention_days: int = Field(default=14, ge=1)
     worker_concurrency: int = Field(default=4, ge=1)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     sync_linger_seconds: float = Field(

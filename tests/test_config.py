@@ -160,11 +160,11 @@ GENERATED_KEY = "Jq7vX2mR9tLw4bN8cZ1yHs6pK3dF0gAeUoYi5WxQ"  # 40 random characte
     [
         pytest.param("", "is empty", id="empty"),
         pytest.param("   ", "is empty", id="blank"),
-        pytest.param("change-me", "shorter than 32 bytes", id="the old example value"),
+        pytest.param("change-me", "placeholder", id="the old example value"),
         pytest.param(GENERATED_KEY[:31], "shorter than 32 bytes", id="31 bytes"),
         pytest.param("change-me-to-a-long-random-string-0123", "placeholder", id="placeholder"),
         pytest.param("REPLACE_ME_WITH_32_RANDOM_BYTES_PLEASE", "placeholder", id="replace me"),
-        pytest.param("x" * 64, "not random", id="one character"),
+        pytest.param("x" * 64, "too few characters", id="one character"),
     ],
 )
 def test_a_weak_secret_key_stops_start_up_naming_the_variable(

@@ -1,6 +1,6 @@
-"""The admin page (`/admin`) and the two bearer-protected routes it needs beyond `/v1/jobs` and
-`/v1/messages`: the readiness report (`GET /v1/status`) and "retry all dead"
-(`POST /v1/jobs/retry-dead`).
+"""The admin page (`/admin`) and the bearer-protected routes it needs beyond `/v1/jobs` and
+`/v1/messages`: the readiness report (`GET /v1/status`), "retry all dead"
+(`POST /v1/jobs/retry-dead`) and lifting a CRM's pause (`POST /v1/crms/{crm}/resume`).
 
 The page itself carries no secret: its script asks for an API token, keeps it in the tab's
 `sessionStorage` and sends it as `Authorization: Bearer …` to the `/v1` routes.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+import structlog
+from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
@@ -19,7 +20,10 @@ from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep
 from connector.api.doctor import diagnose
 from connector.api.health import readiness
 from connector.api.pages_render import page
+from connector.bootstrap import CRM_NAMES
 from connector.store import queue
+
+log = structlog.get_logger(__name__)
 
 page_router = APIRouter(tags=["admin"])
 api_router = APIRouter(
@@ -29,6 +33,11 @@ api_router = APIRouter(
 
 class ReplayedOut(BaseModel):
     replayed: int
+
+
+class ResumedOut(BaseModel):
+    crm: str
+    resumed: bool  # False when it was not paused
 
 
 @page_router.get("/admin", response_class=HTMLResponse, summary="The admin page")
@@ -59,6 +68,26 @@ async def status_report(connector: ConnectorDep) -> dict[str, Any]:
 def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
     with connector.database.begin() as conn:
         return ReplayedOut(replayed=queue.retry_all_dead(conn))
+
+
+@api_router.post(
+    "/crms/{crm}/resume",
+    summary="Lift a CRM's pause now",
+    description=(
+        "Its waiting jobs run at once, e.g. after new credentials were installed. A pause for "
+        "refused credentials is also lifted by itself within 30 seconds of the credentials "
+        "working again."
+    ),
+    responses={404: {"description": "No such CRM"}},
+)
+def resume_crm(crm: str, connector: ConnectorDep) -> ResumedOut:
+    if crm not in CRM_NAMES:
+        raise HTTPException(404, f"no CRM named {crm!r}: one of {', '.join(CRM_NAMES)}")
+    with connector.database.begin() as conn:
+        resumed = queue.resume_target(conn, crm)
+    if resumed:
+        log.info("target.resumed", target=crm, by="admin")
+    return ResumedOut(crm=crm, resumed=resumed)
 
 
 # -- the set-up checklist (`mms-connector doctor`) ------------------------------------------------

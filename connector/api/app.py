@@ -10,8 +10,19 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from connector import __version__
-from connector.api import admin, health, jobs, media, messages, pages, uploads, webhooks
+from connector.api import (
+    admin,
+    consent,
+    health,
+    jobs,
+    media,
+    messages,
+    pages,
+    uploads,
+    webhooks,
+)
 from connector.bootstrap import Connector
+from connector.core.model import Provider
 from connector.sync.ingest_writer import IngestWriter
 
 
@@ -44,7 +55,10 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     else:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **about)
     app.state.connector = connector
-    app.state.ingest_writer = IngestWriter(connector.database)
+    app.state.ingest_writer = IngestWriter(
+        connector.database,
+        keywords={p: connector.settings.policy(p).keywords for p in Provider},
+    )
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)  # before jobs: `/v1/jobs/retry-dead`
@@ -52,6 +66,7 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(media.router)
     app.include_router(uploads.router)
     app.include_router(messages.router)
+    app.include_router(consent.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     return app

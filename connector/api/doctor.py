@@ -491,8 +491,9 @@ class _Doctor:
                 failed(
                     "Nothing paused",
                     "; ".join(paused),
-                    "fix what the reason names (usually credentials); the paused jobs run "
-                    "again when the pause ends, nothing is lost",
+                    "fix what the reason names (usually credentials): a CRM resumes by itself "
+                    "once they work, or at once with `mms-connector crm resume NAME`; nothing "
+                    "is lost",
                 )
             )
         else:

@@ -29,7 +29,7 @@ def readiness(connector: Connector) -> tuple[bool, dict[str, Any]]:
     try:
         with connector.database.read() as conn:
             conn.execute(text("SELECT 1"))
-            report["jobs"] = queue.counts(conn)
+            report["jobs"] = queue.live_counts(conn)
             paused = queue.paused_targets(conn)
         if not migrate.is_current(connector.database):
             report["database"] = "schema is not current: run `mms-connector db upgrade`"

@@ -2,8 +2,9 @@
 
 The list and the limits are the send service's (`offered_lines`: only the configured lines);
 whether a line can carry an MMS to this recipient, and why not, is the rule engine's answer for
-an MMS with no file yet (`validate(..., mms=True)`), so the page greys out exactly what a send
-would refuse, with the same words.
+an MMS with no file yet (`validate(..., mms=True)`, with the recipient's consent state), so the
+page greys out exactly what a send would refuse, with the same words: a recipient who opted out
+disables Send on every line, with the refusal's text.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from connector.api.pages_render import display_number
 from connector.bootstrap import Connector
 from connector.core import phone
 from connector.core.catalogue import Code, format_list, format_size
+from connector.core.consent import ConsentChange
 from connector.core.model import Direction, Line
 from connector.core.rules import validate
 from connector.media.page_links import ComposeGrant
 from connector.sync.outbound import LineOffer, offered_lines
+from connector.sync.outbound.service import recipient_consent
 
 # The extensions a file picker suggests for each accepted type (a hint: the bytes decide).
 _EXTENSIONS = {
@@ -87,7 +90,13 @@ def _not_configured(offer: LineOffer) -> str:
     )
 
 
-def _view(connector: Connector, grant: ComposeGrant, offer: LineOffer) -> LineView:
+# Refusals that block any send from the line, files or not; the others only block attaching.
+_SEND_BLOCKERS = frozenset({Code.RECIPIENT_OPTED_OUT, Code.ACCOUNT_DISABLED})
+
+
+def _view(
+    connector: Connector, grant: ComposeGrant, offer: LineOffer, consent: ConsentChange | None
+) -> LineView:
     line = Line(
         number=offer.number,
         provider=offer.provider,
@@ -101,15 +110,17 @@ def _view(connector: Connector, grant: ComposeGrant, offer: LineOffer) -> LineVi
         direction=Direction.OUTBOUND,
         account=offer.account_state,
         mms=True,  # could this line carry files to this recipient at all?
+        consent=consent,
     )
-    account = [r.message for r in verdict.errors if r.code is Code.ACCOUNT_DISABLED]
-    mms = [r.message for r in verdict.errors if r.code is not Code.ACCOUNT_DISABLED]
+    account = [r.message for r in verdict.errors if r.code in _SEND_BLOCKERS]
+    mms = [r.message for r in verdict.errors if r.code not in _SEND_BLOCKERS]
     send = account if offer.sending_configured else [*account, _not_configured(offer)]
     return LineView(offer=offer, send_reasons=tuple(send), attach_reasons=tuple([*send, *mms]))
 
 
 def line_views(connector: Connector, grant: ComposeGrant) -> list[LineView]:
-    return [_view(connector, grant, offer) for offer in offered_lines(connector)]
+    consent = recipient_consent(connector, grant.to)
+    return [_view(connector, grant, offer, consent) for offer in offered_lines(connector)]
 
 
 def find_line(connector: Connector, grant: ComposeGrant, number: str) -> LineView | None:

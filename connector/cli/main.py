@@ -10,7 +10,7 @@ from types import FrameType
 import typer
 
 from connector import bootstrap
-from connector.cli import connect, db, doctor, jobs, lines, mappings, media
+from connector.cli import connect, consent, crm, db, doctor, jobs, lines, mappings, media
 from connector.cli.common import fail, settings_or_exit
 from connector.logging import configure
 
@@ -19,6 +19,7 @@ app = typer.Typer(
     help="Keeps Aircall/CloudTalk MMS conversations and writes them into HubSpot and Salesforce.",
     no_args_is_help=True,
 )
+app.add_typer(crm.app, name="crm")
 app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(mappings.app, name="mappings")
@@ -26,6 +27,7 @@ app.add_typer(media.app, name="media")
 app.add_typer(connect.app, name="connect")
 app.add_typer(lines.app, name="lines")
 app.command("doctor")(doctor.doctor)
+app.add_typer(consent.app, name="consent")
 
 
 @app.command()

@@ -108,7 +108,7 @@ def _parser(provider: str, payload: Mapping[str, Any], field_map: Any) -> Any:
 def setup(
     crm: str = typer.Option(..., "--crm", help="hubspot or salesforce."),
 ) -> None:
-    """Create the custom fields the mapping needs for idempotency (safe to run twice)."""
+    """Create the custom fields the mapping needs: idempotency keys, opt-out (safe to run twice)."""
     settings = settings_or_exit()
     try:
         mapping = load_mappings(settings.mappings_dir).get(crm)
@@ -123,9 +123,14 @@ def setup(
     try:
         if crm not in connector.adapter_factories:
             fail(f"{crm} is not configured: set its credentials first", code=2)
-        lines = connector.adapter(crm).ensure_fields(
-            mapping.object_name, mapping.key_field, mapping.thread_field
-        )
+        adapter = connector.adapter(crm)
+        lines = adapter.ensure_fields(mapping.object_name, mapping.key_field, mapping.thread_field)
+        fields = mapping.spec.consent
+        if fields is not None:  # the opt-out fields on the contact objects
+            objects = [m.object for m in mapping.spec.contact.match]
+            lines += adapter.ensure_consent_fields(
+                objects, fields.opted_out_field, fields.opted_out_at_field
+            )
     except ConnectorError as exc:
         fail(f"{crm}: {exc.reason}")
     finally:

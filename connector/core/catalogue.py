@@ -25,6 +25,7 @@ class Code(enum.StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     LINE_NOT_LISTED = "line_not_listed"
     MESSAGE_EMPTY = "message_empty"
+    RECIPIENT_OPTED_OUT = "recipient_opted_out"
 
 
 INBOUND_UNSUPPORTED_TEXT = "Some media cannot be received due to unsupported format."
@@ -171,4 +172,12 @@ def message_empty() -> Refusal:
     return Refusal(
         code=Code.MESSAGE_EMPTY,
         message="The message is empty. Write a text or attach a file.",
+    )
+
+
+def recipient_opted_out(number: str, day: str, why: str) -> Refusal:
+    """`+1 415-555-0123 opted out of messages on May 1, 2026 (replied STOP).`"""
+    return Refusal(
+        code=Code.RECIPIENT_OPTED_OUT,
+        message=f"{number} opted out of messages on {day} ({why}).",
     )

@@ -38,3 +38,8 @@ class Throttled(ConnectorError):
 
 class OutcomeUnknown(ConnectorError):
     """The request left but no answer came back: the remote side may or may not have acted."""
+
+
+class RecipientOptedOut(Permanent):
+    """The provider refused a send because the recipient unsubscribed (replied STOP to it):
+    the message is not sent, and the number is marked opted out."""

@@ -6,6 +6,8 @@ decides on a number goes through here so one normalisation serves the whole conn
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
@@ -24,8 +26,12 @@ def parse(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumb
     return number
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize(raw: str, default_region: str | None = None) -> str:
-    """E.164 form of `raw`; a national form needs `default_region` to be read."""
+    """E.164 form of `raw`; a national form needs `default_region` to be read.
+
+    Cached: every webhook names the same few lines and a bounded set of contacts, and parsing a
+    number is a good share of a webhook's CPU. (A refused number raises; that is not cached.)"""
     return phonenumbers.format_number(parse(raw, default_region), PhoneNumberFormat.E164)
 
 
@@ -73,6 +79,11 @@ def is_clearly_fixed_line(e164: str) -> bool:
 
 def national_format(e164: str) -> str:
     return phonenumbers.format_number(parse(e164), PhoneNumberFormat.NATIONAL)
+
+
+def international_format(e164: str) -> str:
+    """`+1 415-555-0123`: how a person reads a number of any country."""
+    return phonenumbers.format_number(parse(e164), PhoneNumberFormat.INTERNATIONAL)
 
 
 def variants(e164: str) -> list[str]:

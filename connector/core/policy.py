@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.core.catalogue import KB, MB
+from connector.core.consent import (
+    DEFAULT_OPT_IN_KEYWORDS,
+    DEFAULT_OPT_OUT_KEYWORDS,
+    Keywords,
+    keyword_set,
+)
 from connector.core.model import AccountState, Provider
 from connector.core.sniff import canonical_type
 
@@ -34,6 +40,14 @@ class MmsPolicy(BaseModel):
     max_file_bytes: Mapping[str, Annotated[int, Field(gt=0)]] = Field(
         description="Accepted types (sniffed MIME) and the largest file of each."
     )
+    opt_out_keywords: frozenset[str] = Field(
+        default=DEFAULT_OPT_OUT_KEYWORDS,
+        description="A received message that is exactly one of these opts its sender out.",
+    )
+    opt_in_keywords: frozenset[str] = Field(
+        default=DEFAULT_OPT_IN_KEYWORDS,
+        description="A received message that is exactly one of these opts its sender back in.",
+    )
 
     @field_validator("countries")
     @classmethod
@@ -46,6 +60,25 @@ class MmsPolicy(BaseModel):
     def _canonical_types(cls, value: Mapping[str, int]) -> dict[str, int]:
         """`image/jpg` in an override is `image/jpeg`: the engine compares sniffed types."""
         return {canonical_type(mime) or mime: limit for mime, limit in value.items()}
+
+    @field_validator("opt_out_keywords", "opt_in_keywords")
+    @classmethod
+    def _normalised_keywords(cls, value: frozenset[str]) -> frozenset[str]:
+        """`stop` in an override is `STOP`: texts are compared case- and accent-folded."""
+        return keyword_set(value)
+
+    @model_validator(mode="after")
+    def _keywords_apart(self) -> MmsPolicy:
+        both = self.opt_out_keywords & self.opt_in_keywords
+        if both:
+            raise ValueError(
+                "a keyword cannot both opt out and opt in: " + ", ".join(sorted(both))
+            )
+        return self
+
+    @property
+    def keywords(self) -> Keywords:
+        return Keywords(opt_out=self.opt_out_keywords, opt_in=self.opt_in_keywords)
 
     @property
     def accepted_types(self) -> frozenset[str]:

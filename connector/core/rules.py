@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connector.core import catalogue, phone
 from connector.core.catalogue import Refusal
+from connector.core.consent import ConsentChange, display_date, display_number
 from connector.core.model import AccountState, Direction, Line
 from connector.core.policy import MmsPolicy
 from connector.core.sniff import canonical_type, sniff
@@ -94,8 +95,12 @@ def validate(
     account: AccountState = AccountState.ACTIVE,
     other_party_mms_capable: bool | None = None,
     mms: bool | None = None,
+    consent: ConsentChange | None = None,
 ) -> Verdict:
     """Apply `policy` to one message.
+
+    `consent` is the recipient's current consent state (its latest change, None when it never
+    changed), looked up by the caller: a recipient who opted out receives nothing, SMS or MMS.
 
     `mms` says whether the message is an MMS; by default it is one when it carries files, and the
     composer passes True to learn whether attaching is possible at all. Inbound messages are only
@@ -104,6 +109,7 @@ def validate(
     is_mms = bool(attachments) if mms is None else mms
     errors: list[Refusal] = []
     if direction is Direction.OUTBOUND:
+        errors += [refusal] if (refusal := consent_refusal(consent)) else []
         errors += _account_refusals(policy, account)
         if is_mms:
             errors += _number_refusals(policy, line, other_party, other_party_mms_capable)
@@ -115,6 +121,18 @@ def validate(
         total_bytes=sum(v.size for v in verdicts if v.ok),
         max_total_bytes=policy.max_total_bytes,
         max_files=policy.outbound_max_files,
+    )
+
+
+def consent_refusal(consent: ConsentChange | None) -> Refusal | None:
+    """The refusal of any send to a recipient in this consent state (None: free to message).
+
+    Public because the send job asks it again at send time, without judging the files twice.
+    """
+    if consent is None or not consent.opted_out:
+        return None
+    return catalogue.recipient_opted_out(
+        display_number(consent.number), display_date(consent.at), consent.why
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from connector.core.errors import ConnectorError
@@ -98,6 +99,30 @@ class WriteResult:
     skipped: str | None = None
 
 
+@dataclass(frozen=True)
+class ConsentWrite:
+    """A number's consent state, for the contact it matches (a consent write never creates one).
+
+    `opted_out_at` is the time of the opt-out in force, None once the number opted back in (the
+    field is then cleared).
+    """
+
+    phone: str
+    contact_rule: ContactRule
+    opted_out: bool
+    opted_out_at: datetime | None
+    opted_out_field: str
+    opted_out_at_field: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentWriteResult:
+    """The contact(s) written, or why none was (`skipped`: no contact has the number)."""
+
+    contacts: tuple[CrmContact, ...] = ()
+    skipped: str | None = None
+
+
 class ContactCache(Protocol):
     """What an adapter remembers of its CRM's contacts, kept in the connector's database so every
     process shares it, each entry for a configured time (`CONNECTOR_CRM_CACHE_SECONDS`).
@@ -146,6 +171,22 @@ class CrmAdapter(Protocol):
     ) -> list[str]:
         """Create the custom fields the connector needs for idempotency (safe to run twice);
         the lines say what was done, or exactly what an admin must create by hand."""
+        ...
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated read: raises CredentialsError while the CRM refuses the
+        credentials (a paused CRM is re-checked with this, and resumed once it passes)."""
+        ...
+
+    def write_consent(self, write: ConsentWrite) -> ConsentWriteResult:
+        """Write a number's opt-out state onto the contact it matches (never creating one)."""
+        ...
+
+    def ensure_consent_fields(
+        self, objects: Sequence[str], opted_out_field: str, opted_out_at_field: str | None
+    ) -> list[str]:
+        """Create the opt-out fields on the contact objects (safe to run twice); the lines say
+        what was done, or what an admin must create by hand."""
         ...
 
     def close(self) -> None: ...

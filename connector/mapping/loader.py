@@ -205,6 +205,15 @@ def _rule_problems(spec: CrmMappingFile, source: SourceMap) -> list[Problem]:
             problems.append(
                 source.problem(("idempotency", name), f"expected {described}, got {value!r}")
             )
+    if spec.consent is not None:
+        for name, value in (
+            ("opted_out_field", spec.consent.opted_out_field),
+            ("opted_out_at_field", spec.consent.opted_out_at_field),
+        ):
+            if value is not None and not pattern.match(value):
+                problems.append(
+                    source.problem(("consent", name), f"expected {described}, got {value!r}")
+                )
     owned = {
         idempotency.key_field: "from idempotency.key_field",
         spec.owner_field: "from the owner rule (`owner:`)",

@@ -169,6 +169,16 @@ class SalesforceAssociations(_Model):
         )
 
 
+class ConsentFields(_Model):
+    """Where a number's opt-out is written on its matched contact (`mappings setup` creates
+    them): a checkbox, and the date and time of the opt-out (cleared on opt-in)."""
+
+    opted_out_field: Name = Field(description="boolean field: the number opted out")
+    opted_out_at_field: Name | None = Field(
+        default=None, description="date-time field: when it opted out"
+    )
+
+
 class CrmMappingFile(_Model):
     """What both CRM files share; each CRM adds its own associations and object names."""
 
@@ -186,6 +196,7 @@ class CrmMappingFile(_Model):
     contact: ContactRule
     owner: OwnerRule = Field(default_factory=OwnerRule)
     create_only: list[Name] = Field(default_factory=list)
+    consent: ConsentFields | None = None
     field_limits: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     fields: dict[str, TargetValue] = Field(min_length=1)
 

@@ -24,6 +24,7 @@ from connector.core.rules import AttachmentVerdict, Candidate, validate
 from connector.media.fetch import MediaFetcher, MediaNotFound
 from connector.media.staging import CAP_MARGIN_BYTES, Spool, SpoolOverflow
 from connector.media.store import MediaStore
+from connector.store import queue
 from connector.store.conversations import AttachmentState
 from connector.store.db import Database
 from connector.store.queue import Job, utcnow
@@ -87,24 +88,25 @@ class MediaCapture:
         self.give_up_after = give_up_after
 
     def __call__(self, job: Job) -> None:
-        pending = self._pending(int(job.subject))
+        pending = self._pending(job)
         if pending is None:
             return  # already settled (a redelivered job) or gone: nothing to do
         age = utcnow() - pending.received_at
         try:
-            self._capture(pending)
+            self._capture(job, pending)
         except MediaNotFound as exc:
             if exc.may_appear and age < self.not_found_grace:
                 raise Transient(exc.reason, retry_after=NOT_FOUND_RETRY_SECONDS) from None
-            self._settle_unavailable(pending, exc.reason)
+            self._settle_unavailable(job, pending, exc.reason)
         except Transient as exc:
             if age < self.give_up_after:
                 raise
-            self._settle_unavailable(pending, f"gave up: {exc.reason}")
+            self._settle_unavailable(job, pending, f"gave up: {exc.reason}")
         except Permanent as exc:
-            self._settle_unavailable(pending, exc.reason)
+            self._settle_unavailable(job, pending, exc.reason)
 
-    def _pending(self, attachment_id: int) -> PendingCapture | None:
+    def _pending(self, job: Job) -> PendingCapture | None:
+        attachment_id = int(job.subject)
         with self.database.read() as conn:
             row = conn.execute(
                 select(
@@ -129,7 +131,9 @@ class MediaCapture:
         if row is None:
             return None
         if not row.source_url:
-            self._settle(attachment_id, state=AttachmentState.UNAVAILABLE, error="no media URL")
+            self._settle(
+                job, attachment_id, state=AttachmentState.UNAVAILABLE, error="no media URL"
+            )
             return None
         return PendingCapture(
             attachment_id=row.id,
@@ -142,7 +146,7 @@ class MediaCapture:
             received_at=row.created_at,
         )
 
-    def _capture(self, pending: PendingCapture) -> None:
+    def _capture(self, job: Job, pending: PendingCapture) -> None:
         policy = self.settings.policy(pending.provider)
         with Spool(self.spool_dir, download_cap(self.settings, pending.provider)) as spool:
             size = spool.size
@@ -164,12 +168,17 @@ class MediaCapture:
             ).attachments[0]
             host = downloaded.host if downloaded else None
             if verdict.ok:
-                self._keep(pending, spool, verdict, host)
+                self._keep(job, pending, spool, verdict, host)
             else:
-                self._refuse(pending, verdict, host)
+                self._refuse(job, pending, verdict, host)
 
     def _keep(
-        self, pending: PendingCapture, spool: Spool, verdict: AttachmentVerdict, host: str | None
+        self,
+        job: Job,
+        pending: PendingCapture,
+        spool: Spool,
+        verdict: AttachmentVerdict,
+        host: str | None,
     ) -> None:
         try:
             blob = self.store.put(spool.chunks())
@@ -178,6 +187,7 @@ class MediaCapture:
                 f"the media store could not keep the file: {type(exc).__name__}"
             ) from exc
         self._settle(
+            job,
             pending.attachment_id,
             state=AttachmentState.STORED,
             sniffed_type=verdict.sniffed_type,
@@ -193,13 +203,14 @@ class MediaCapture:
         )
 
     def _refuse(
-        self, pending: PendingCapture, verdict: AttachmentVerdict, host: str | None
+        self, job: Job, pending: PendingCapture, verdict: AttachmentVerdict, host: str | None
     ) -> None:
         refusal = verdict.errors[0]
         if refusal.code is catalogue.Code.UNKNOWN_ERROR:  # an empty body: nothing to judge
-            self._settle_unavailable(pending, "the media host sent an empty file")
+            self._settle_unavailable(job, pending, "the media host sent an empty file")
             return
         self._settle(
+            job,
             pending.attachment_id,
             state=AttachmentState.UNSUPPORTED,
             sniffed_type=verdict.sniffed_type or None,
@@ -215,12 +226,13 @@ class MediaCapture:
             code=refusal.code.value,
         )
 
-    def _settle_unavailable(self, pending: PendingCapture, reason: str) -> None:
-        self._settle(pending.attachment_id, state=AttachmentState.UNAVAILABLE, error=reason)
+    def _settle_unavailable(self, job: Job, pending: PendingCapture, reason: str) -> None:
+        self._settle(job, pending.attachment_id, state=AttachmentState.UNAVAILABLE, error=reason)
         log.warning("media.unavailable", attachment_id=pending.attachment_id, reason=reason)
 
     def _settle(
         self,
+        job: Job,
         attachment_id: int,
         *,
         state: AttachmentState,
@@ -229,8 +241,10 @@ class MediaCapture:
         content_hash: str | None = None,
         error: str | None = None,
     ) -> None:
-        """Record the outcome, once: a capture that lost a race to another worker changes
-        nothing (both downloaded the same bytes into the same content-addressed blob)."""
+        """Record the outcome, once, and only while this worker still holds the job: a capture
+        whose job was taken over by another worker (its lease ran out) writes nothing; the
+        other worker records it (both download the same bytes into the same content-addressed
+        blob)."""
         values: dict[str, object] = {
             "state": state.value,
             "content_hash": content_hash,
@@ -242,6 +256,9 @@ class MediaCapture:
         if size is not None:
             values["size"] = size
         with self.database.begin() as conn:
+            if job.id not in queue.still_held(conn, [job]):
+                log.warning("media.result_dropped", attachment_id=attachment_id, job_id=job.id)
+                return
             conn.execute(
                 update(attachments)
                 .where(

@@ -18,6 +18,7 @@ plain failure, never an unknown outcome:
 | `Insufficient Funds`, `Not allowed country.`, `Unknown       | `Permanent` (CloudTalk's    |
 | number`, `Bad number configuration`, `SMS send failed`, or   | reason kept)                |
 | any reason not listed (retrying blind could only repeat it)  |                             |
+| a reason saying the recipient unsubscribed / opted out       | `RecipientOptedOut`         |
 | a 200 whose `success` cannot be read                         | `OutcomeUnknown`            |
 
 HTTP errors follow `connector.providers.sending`, with one CloudTalk meaning: a 403 whose
@@ -56,6 +57,7 @@ from connector.providers.sending import (
     SendReceipt,
     json_body,
     provider_message,
+    refusal,
     safe_reason,
 )
 
@@ -145,7 +147,7 @@ class CloudTalkSender(HttpSender):
         text = safe_reason(f"CloudTalk refused the message: {reason}")
         if _normalised(reason) in _TRANSIENT_REASONS:
             return Transient(text)
-        return Permanent(text)
+        return refusal(text)
 
     def _failure(self, response: httpx.Response, retry_after: float | None) -> ConnectorError:
         if response.status_code == 403:

@@ -10,7 +10,9 @@ on this request?*
 | Connection refused, DNS failure, connect or pool timeout,     | `Transient`: safe to      |
 | proxy refused: the request never left                         | retry                     |
 | 429, 503: the provider turned the request away unhandled      | `Transient(retry_after)`  |
-| 400, 404, 409, 422, any other 4xx, a 3xx (never followed)     | `Permanent(its reason)`   |
+| 400, 404, 409, 422, any other 4xx, a 3xx (never followed)     | `Permanent(its reason)`;  |
+|                                                               | `RecipientOptedOut` when  |
+|                                                               | it says "unsubscribed"    |
 | 401, 403: credentials (or account access) refused             | `CredentialsError`        |
 | Read timeout, read error, dropped connection, write timeout   | `OutcomeUnknown`: never   |
 | or error once sending began                                   | resent automatically      |
@@ -47,11 +49,13 @@ from typing import Any, Protocol, Self, runtime_checkable
 import httpx
 
 from connector.core import phone
+from connector.core.consent import means_unsubscribed
 from connector.core.errors import (
     ConnectorError,
     CredentialsError,
     OutcomeUnknown,
     Permanent,
+    RecipientOptedOut,
     Transient,
 )
 from connector.core.model import DeliveryStatus
@@ -69,6 +73,7 @@ __all__ = [
     "failure_for_status",
     "json_body",
     "provider_message",
+    "refusal",
     "reset_header_seconds",
     "retry_after_seconds",
     "safe_reason",
@@ -245,6 +250,15 @@ def failure_for_status(
             f"{reason}; the message may have been sent, check {provider} before resending"
         )
     # 3xx (redirects are not followed: a POST must not be replayed elsewhere) and other 4xx.
+    return refusal(reason)
+
+
+def refusal(reason: str) -> Permanent:
+    """A provider's refusal to send: `RecipientOptedOut` when its words say the recipient
+    unsubscribed (neither provider documents such an error, so only unambiguous wordings are
+    matched: `connector.core.consent.means_unsubscribed`), else a plain `Permanent`."""
+    if means_unsubscribed(reason):
+        return RecipientOptedOut(reason)
     return Permanent(reason)
 
 

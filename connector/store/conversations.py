@@ -62,8 +62,12 @@ def record_event(
     payload: Mapping[str, Any],
     *,
     crms: Sequence[str] = (),
+    thread_ids: Mapping[ThreadKey, int] | None = None,
 ) -> IngestResult:
-    """Keep one provider event and queue what follows from it; a redelivery changes nothing."""
+    """Keep one provider event and queue what follows from it; a redelivery changes nothing.
+
+    `thread_ids` holds threads already upserted in this transaction (see `record_events`).
+    """
     if event.kind is EventKind.IGNORED:
         return IngestResult(Outcome.IGNORED)
     if not _insert_event(conn, event, payload):
@@ -71,10 +75,56 @@ def record_event(
     if event.kind is EventKind.UNREADABLE:  # kept above for the doctor to report; no message
         return IngestResult(Outcome.IGNORED)
     if event.message is not None:
-        result = _record_message(conn, event.message, crms)
+        thread_id = thread_ids.get(thread_key(event.message)) if thread_ids else None
+        result = _record_message(conn, event.message, crms, thread_id)
         participants.remember(conn, result.thread_id, event.participants)
         return result
     return _record_status(conn, event, crms)
+
+
+Pending = tuple[ProviderEvent, Mapping[str, Any], Sequence[str]]
+
+
+def record_events(conn: Connection, batch: Sequence[Pending]) -> list[IngestResult]:
+    """Keep several events in one transaction, taking row locks in one order.
+
+    Two concurrent batches that lock the same rows in opposite orders deadlock (PostgreSQL then
+    fails one of them). So every batch first upserts all its threads in key order, once each,
+    and then writes its events in (provider, event id) order; results come back in `batch`'s
+    order.
+    """
+    messages_ = [
+        event.message
+        for event, _, _ in batch
+        if event.message is not None and event.kind is not EventKind.IGNORED
+    ]
+    thread_ids = lock_threads(conn, messages_)
+    results: list[IngestResult | None] = [None] * len(batch)
+    for index in sorted(range(len(batch)), key=lambda i: event_key(batch[i][0])):
+        event, payload, crms = batch[index]
+        results[index] = record_event(conn, event, payload, crms=crms, thread_ids=thread_ids)
+    return [result for result in results if result is not None]
+
+
+def event_key(event: ProviderEvent) -> tuple[str, str]:
+    return (event.provider.value, event.event_id)
+
+
+ThreadKey = tuple[str, str, str]
+
+
+def thread_key(message: Message) -> ThreadKey:
+    return (message.provider.value, message.line_number, message.other_party)
+
+
+def lock_threads(conn: Connection, messages_: Iterable[Message]) -> dict[ThreadKey, int]:
+    """Upsert each thread of these messages once, in key order; their ids by key."""
+    latest: dict[ThreadKey, datetime] = {}
+    for message in messages_:
+        key = thread_key(message)
+        if key not in latest or latest[key] < message.sent_at:
+            latest[key] = message.sent_at
+    return {key: _upsert_thread(conn, key, latest[key]) for key in sorted(latest)}
 
 
 def _insert_event(conn: Connection, event: ProviderEvent, payload: Mapping[str, Any]) -> bool:
@@ -169,22 +219,30 @@ def _statements(conn: Connection) -> _Statements:
 
 
 def upsert_thread(conn: Connection, message: Message) -> int:
+    return _upsert_thread(conn, thread_key(message), message.sent_at)
+
+
+def _upsert_thread(conn: Connection, key: ThreadKey, last_message_at: datetime) -> int:
+    provider, line_number, other_party = key
     return int(
         conn.execute(
             _statements(conn).upsert_thread,
             {
-                "provider": message.provider.value,
-                "line_number": message.line_number,
-                "other_party": message.other_party,
+                "provider": provider,
+                "line_number": line_number,
+                "other_party": other_party,
                 "created_at": utcnow(),
-                "last_message_at": message.sent_at,
+                "last_message_at": last_message_at,
             },
         ).scalar_one()
     )
 
 
-def _record_message(conn: Connection, message: Message, crms: Sequence[str]) -> IngestResult:
-    thread_id = upsert_thread(conn, message)
+def _record_message(
+    conn: Connection, message: Message, crms: Sequence[str], thread_id: int | None = None
+) -> IngestResult:
+    if thread_id is None:
+        thread_id = upsert_thread(conn, message)
     status = message.status
     if message.direction is Direction.OUTBOUND:
         status = _status_with_earlier_reports(conn, message)

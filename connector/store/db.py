@@ -62,6 +62,30 @@ class Database:
         self.engine.dispose()
 
 
+# SQLSTATEs after which the same transaction, run again, can succeed: a deadlock victim
+# (40P01) and a serialization failure (40001).
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether `exc` says "this transaction lost a race; run it again", not "it is wrong".
+
+    PostgreSQL ends one of two deadlocked transactions (or a serialization failure), and SQLite
+    answers "database is locked" when another process held the file past the busy timeout. Both
+    roll the whole transaction back, so writing it again from the start is safe.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return True
+        if type(current).__name__ == "OperationalError" and "database is locked" in str(current):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
 def normalize_url(url: str) -> str:
     """`postgresql://` means psycopg 3 here, the driver the `postgres` extra installs."""
     for prefix in ("postgresql://", "postgres://"):

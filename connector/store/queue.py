@@ -3,70 +3,55 @@
 A job is claimed with a lease: a worker that dies leaves a lease that expires, and the job is
 claimed again. On PostgreSQL the claim skips rows other workers hold (`FOR UPDATE SKIP LOCKED`),
 so many workers on many machines never run one job twice at once. Jobs that share an ordering
-key (one thread, one CRM) run one after another, in the order they were queued.
+key (one thread, one CRM) run one after another, in the order they were queued: only the head of
+each key (connector/store/job_heads.py) may be claimed, so a claim reads the first rows of one
+small index whatever the backlog.
+
+A running job's lease is renewed by its worker's heartbeat (`renew_leases`). A worker whose job
+was taken over (its lease had expired) writes nothing more for it: every settle checks that the
+job is still held by that worker, and so do the handlers' own result writes (`still_held`).
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from connector.store.tables import jobs, targets
+from connector.store import job_heads
+from connector.store.claims import claim, claim_more
+from connector.store.job_record import Job, JobState, utcnow
+from connector.store.tables import DEAD, QUEUED, RUNNING, jobs
+from connector.store.targets import PauseCause, pause_target, paused_targets, resume_target
 
-
-class JobState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    DEAD = "dead"
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    kind: str
-    target: str
-    subject: str
-    ordering_key: str | None
-    state: JobState
-    attempts: int
-    run_after: datetime
-    lease_until: datetime | None
-    worker: str | None
-    last_error: str | None
-    payload: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        m = row._mapping
-        return cls(
-            id=m["id"],
-            kind=m["kind"],
-            target=m["target"],
-            subject=m["subject"],
-            ordering_key=m["ordering_key"],
-            state=JobState(m["state"]),
-            attempts=m["attempts"],
-            run_after=m["run_after"],
-            lease_until=m["lease_until"],
-            worker=m["worker"],
-            last_error=m["last_error"],
-            payload=m["payload"] or {},
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = [
+    "Job",
+    "JobState",
+    "PauseCause",
+    "claim",
+    "claim_more",
+    "complete",
+    "counts",
+    "enqueue",
+    "enqueue_many",
+    "extend_lease",
+    "get",
+    "kill",
+    "list_jobs",
+    "live_counts",
+    "pause_target",
+    "paused_targets",
+    "release",
+    "renew_leases",
+    "reschedule",
+    "resume_target",
+    "retry",
+    "retry_all_dead",
+    "still_held",
+    "utcnow",
+]
 
 
 def enqueue(
@@ -80,20 +65,19 @@ def enqueue(
     run_after: datetime | None = None,
 ) -> int:
     now = utcnow()
-    result = conn.execute(
-        insert(jobs).values(
-            kind=kind,
-            target=target,
-            subject=str(subject),
-            ordering_key=ordering_key,
-            state=JobState.QUEUED.value,
-            attempts=0,
-            run_after=run_after or now,
-            payload=payload or {},
-            created_at=now,
-            updated_at=now,
-        )
+    row = _new_row(
+        {
+            "kind": kind,
+            "target": target,
+            "subject": subject,
+            "ordering_key": ordering_key,
+            "payload": payload,
+            "run_after": run_after,
+        },
+        now,
     )
+    row["head"] = _heads_of_new(conn, [ordering_key])[0]
+    result = conn.execute(insert(jobs).values(**row))
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -104,162 +88,39 @@ def enqueue_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    conn.execute(
-        insert(jobs),
-        [
-            {
-                "kind": row["kind"],
-                "target": row["target"],
-                "subject": str(row["subject"]),
-                "ordering_key": row.get("ordering_key"),
-                "state": JobState.QUEUED.value,
-                "attempts": 0,
-                "run_after": row.get("run_after") or now,
-                "payload": row.get("payload") or {},
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row in rows
-        ],
-    )
+    values = [_new_row(row, now) for row in rows]
+    heads = _heads_of_new(conn, [row["ordering_key"] for row in values])
+    for row, head in zip(values, heads, strict=True):
+        row["head"] = head
+    conn.execute(insert(jobs), values)
 
 
-def claim(
-    conn: Connection,
-    worker: str,
-    lease: timedelta,
-    *,
-    kinds: Sequence[str] | None = None,
-    skip_locked: bool = False,
-    now: datetime | None = None,
-) -> Job | None:
-    """Take the oldest runnable job, or one whose lease has expired; None when there is none."""
-    now = now or utcnow()
-    earlier = aliased(jobs)
-    blocked_by_earlier = exists().where(
-        and_(
-            earlier.c.ordering_key == jobs.c.ordering_key,
-            earlier.c.id < jobs.c.id,
-            earlier.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
-        )
-    )
-    paused = select(targets.c.name).where(
-        and_(
-            targets.c.paused.is_(True),
-            or_(targets.c.paused_until.is_(None), targets.c.paused_until > now),
-        )
-    )
-    candidate = (
-        select(jobs.c.id)
-        .where(_runnable(now))
-        .where(or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
-        .where(jobs.c.target.not_in(paused))
-        .order_by(jobs.c.id)
-        .limit(1)
-    )
-    if kinds:
-        candidate = candidate.where(jobs.c.kind.in_(list(kinds)))
-    if skip_locked:
-        candidate = candidate.with_for_update(skip_locked=True, of=jobs)
-    row = conn.execute(
-        update(jobs)
-        .where(jobs.c.id == candidate.scalar_subquery())
-        .values(**_taken_by(worker, lease, now))
-        .returning(*jobs.c)
-    ).first()
-    return Job.from_row(row) if row else None
-
-
-def claim_more(
-    conn: Connection,
-    first: Job,
-    worker: str,
-    lease: timedelta,
-    *,
-    limit: int,
-    skip_locked: bool = False,
-    now: datetime | None = None,
-) -> list[Job]:
-    """More runnable jobs of `first`'s kind and target, for one batched call to a CRM.
-
-    Jobs that share an ordering key may travel together, in order, since the batch handles them
-    in order; a job waits only behind an earlier job of its key that is not in this batch (held
-    by another worker, or waiting for a retry).
-    """
-    if limit <= 0:
-        return []
-    now = now or utcnow()
-    candidates_query = (
-        select(jobs.c.id, jobs.c.ordering_key)
-        .where(
-            and_(
-                jobs.c.kind == first.kind,
-                jobs.c.target == first.target,
-                jobs.c.id != first.id,
-                _runnable(now),
-            )
-        )
-        .order_by(jobs.c.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        candidates_query = candidates_query.with_for_update(skip_locked=True, of=jobs)
-    candidates = conn.execute(candidates_query).all()
-    if not candidates:
-        return []
-    keys = {row.ordering_key for row in candidates if row.ordering_key is not None}
-    candidate_ids = {row.id for row in candidates} | {first.id}
-    blockers: dict[str, int] = {}
-    if keys:
-        rows = conn.execute(
-            select(jobs.c.ordering_key, jobs.c.id).where(
-                and_(
-                    jobs.c.ordering_key.in_(keys),
-                    or_(
-                        jobs.c.state == JobState.RUNNING.value,
-                        and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after > now),
-                    ),
-                )
-            )
-        )
-        for key, job_id in rows:
-            if job_id not in candidate_ids:
-                blockers[key] = min(job_id, blockers.get(key, job_id))
-    chosen = [
-        row.id
-        for row in candidates
-        if row.ordering_key is None
-        or row.ordering_key not in blockers
-        or row.id < blockers[row.ordering_key]
-    ]
-    if not chosen:
-        return []
-    claimed = conn.execute(
-        update(jobs)
-        .where(jobs.c.id.in_(chosen))
-        .values(**_taken_by(worker, lease, now))
-        .returning(*jobs.c)
-    ).all()
-    return sorted((Job.from_row(row) for row in claimed), key=lambda job: job.id)
-
-
-def _taken_by(worker: str, lease: timedelta, now: datetime) -> dict[str, Any]:
-    """The values a claimed job gets: running, one more attempt, leased to `worker`."""
+def _new_row(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {
-        "state": JobState.RUNNING.value,
-        "attempts": jobs.c.attempts + 1,
-        "lease_until": now + lease,
-        "worker": worker,
+        "kind": row["kind"],
+        "target": row["target"],
+        "subject": str(row["subject"]),
+        "ordering_key": row.get("ordering_key"),
+        "state": JobState.QUEUED.value,
+        "attempts": 0,
+        "run_after": row.get("run_after") or now,
+        "payload": row.get("payload") or {},
+        "created_at": now,
         "updated_at": now,
     }
 
 
-def _runnable(now: datetime) -> Any:
-    """Queued and due, or running under a lease that has expired (its worker died)."""
-    return or_(
-        and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
-        and_(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now),
-    )
+def _heads_of_new(conn: Connection, keys: Sequence[str | None]) -> list[bool]:
+    """For jobs about to be queued in this order: which are the head of their key."""
+    named = {key for key in keys if key is not None}
+    job_heads.lock(conn, named)
+    taken = job_heads.busy(conn, named)
+    heads = []
+    for key in keys:
+        heads.append(key is None or key not in taken)
+        if key is not None:
+            taken.add(key)
+    return heads
 
 
 def complete(conn: Connection, job: Job, worker: str) -> bool:
@@ -291,7 +152,12 @@ def reschedule(
     }
     if not count_attempt:
         values["attempts"] = jobs.c.attempts - 1
+    if job.ordering_key is None:
+        values["head"] = True
     result = conn.execute(update(jobs).where(_held_by(job, worker)).values(**values))
+    if result.rowcount == 1 and job.ordering_key is not None:
+        # A job that travelled behind its key's head may now be the earliest one left.
+        job_heads.promote(conn, job.ordering_key)
     return result.rowcount == 1
 
 
@@ -303,10 +169,65 @@ def release(conn: Connection, job: Job, worker: str) -> bool:
 
 
 def extend_lease(conn: Connection, job: Job, worker: str, lease: timedelta) -> bool:
-    result = conn.execute(
-        update(jobs).where(_held_by(job, worker)).values(lease_until=utcnow() + lease)
+    return job.id in renew_leases(conn, {worker: [job.id]}, lease)
+
+
+def renew_leases(
+    conn: Connection,
+    held: Mapping[str, Collection[int]],
+    lease: timedelta,
+    *,
+    now: datetime | None = None,
+) -> set[int]:
+    """Renew, in one statement, the leases of the jobs each worker id holds; the ids renewed.
+    A job missing from the answer is no longer held (another worker took it, or it is settled)."""
+    which = [
+        and_(jobs.c.worker == worker, jobs.c.id.in_(sorted(ids)))
+        for worker, ids in sorted(held.items())
+        if ids
+    ]
+    if not which:
+        return set()
+    # The rows are locked in id order (as `still_held` locks them), so a renewal and a
+    # handler's result write never wait for each other in opposite orders.
+    mine = (
+        select(jobs.c.id)
+        .where(and_(jobs.c.state == JobState.RUNNING.value, or_(*which)))
+        .order_by(jobs.c.id)
+        .with_for_update()
     )
-    return result.rowcount == 1
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(mine.scalar_subquery()))
+        .values(lease_until=(now or utcnow()) + lease)
+        .returning(jobs.c.id)
+    )
+    return {job_id for (job_id,) in result}
+
+
+def still_held(conn: Connection, claimed: Sequence[Job]) -> set[int]:
+    """The ids of these jobs still running under the worker that claimed them.
+
+    Call it in the transaction that writes a handler's result, and write only for these: on
+    PostgreSQL the rows stay locked until that transaction ends, so no other worker takes the
+    jobs meanwhile. A job never claimed (no worker) counts as held: tests run handlers directly.
+    """
+    unclaimed = {job.id for job in claimed if job.worker is None}
+    which = [
+        and_(jobs.c.id == job.id, jobs.c.worker == job.worker)
+        for job in claimed
+        if job.worker is not None
+    ]
+    if not which:
+        return unclaimed
+    query = (
+        select(jobs.c.id)
+        .where(and_(jobs.c.state == JobState.RUNNING.value, or_(*which)))
+        .order_by(jobs.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return unclaimed | {job_id for (job_id,) in conn.execute(query)}
 
 
 def _held_by(job: Job, worker: str) -> Any:
@@ -324,6 +245,8 @@ def _finish(conn: Connection, job: Job, worker: str, *, state: JobState, error: 
     if error is not None:
         values["last_error"] = error
     result = conn.execute(update(jobs).where(_held_by(job, worker)).values(**values))
+    if result.rowcount == 1 and job.ordering_key is not None:
+        job_heads.promote(conn, job.ordering_key)  # the next job of its key may run
     return result.rowcount == 1
 
 
@@ -341,7 +264,28 @@ def list_jobs(
     return [Job.from_row(row) for row in conn.execute(query)]
 
 
+COUNT_CAP = 10_000
+
+
+def live_counts(conn: Connection, *, cap: int = COUNT_CAP) -> dict[str, int]:
+    """Queued, running and dead jobs, each counted through its partial index up to `cap`:
+    what `/readyz` and the admin page show, at a bounded cost whatever the history (done jobs
+    are not counted at all)."""
+    found = {}
+    for state, which in (
+        (JobState.QUEUED, QUEUED),
+        (JobState.RUNNING, RUNNING),
+        (JobState.DEAD, DEAD),
+    ):
+        some = select(jobs.c.id).where(which).limit(cap).subquery()
+        number = int(conn.execute(select(func.count()).select_from(some)).scalar_one())
+        if number:
+            found[state.value] = number
+    return found
+
+
 def counts(conn: Connection) -> dict[str, int]:
+    """Jobs in every state, done included: reads the whole table (tests, one-off CLI use)."""
     rows = conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
     return {state: int(n) for state, n in rows}
 
@@ -356,11 +300,23 @@ def retry_all_dead(conn: Connection) -> int:
 
 
 def _replay(conn: Connection, which: Any) -> int:
-    """Dead jobs back to the queue with a fresh attempt count and a fresh retry window."""
+    """Dead jobs back to the queue with a fresh attempt count and a fresh retry window; an
+    old job replayed becomes its key's head again, ahead of the key's later jobs."""
     now = utcnow()
+    dead = and_(which, jobs.c.state == JobState.DEAD.value)
+    keys = [
+        key
+        for (key,) in conn.execute(
+            select(jobs.c.ordering_key)
+            .where(dead)
+            .where(jobs.c.ordering_key.is_not(None))
+            .distinct()
+        )
+    ]
+    job_heads.lock(conn, keys)
     result = conn.execute(
         update(jobs)
-        .where(and_(which, jobs.c.state == JobState.DEAD.value))
+        .where(dead)
         .values(
             state=JobState.QUEUED.value,
             attempts=0,
@@ -369,40 +325,8 @@ def _replay(conn: Connection, which: Any) -> int:
             updated_at=now,
             lease_until=None,
             worker=None,
+            head=jobs.c.ordering_key.is_(None),
         )
     )
+    job_heads.recompute(conn, keys)
     return int(result.rowcount)
-
-
-def pause_target(conn: Connection, name: str, *, until: datetime | None, reason: str) -> None:
-    now = utcnow()
-    updated = conn.execute(
-        update(targets)
-        .where(targets.c.name == name)
-        .values(paused=True, paused_until=until, reason=reason, updated_at=now)
-    )
-    if updated.rowcount == 0:
-        conn.execute(
-            insert(targets).values(
-                name=name, paused=True, paused_until=until, reason=reason, updated_at=now
-            )
-        )
-
-
-def resume_target(conn: Connection, name: str) -> None:
-    conn.execute(
-        update(targets)
-        .where(targets.c.name == name)
-        .values(paused=False, paused_until=None, reason=None, updated_at=utcnow())
-    )
-
-
-def paused_targets(conn: Connection, now: datetime | None = None) -> dict[str, str]:
-    """Targets whose jobs wait, with the reason, for `/readyz` and the admin page."""
-    now = now or utcnow()
-    rows = conn.execute(
-        select(targets.c.name, targets.c.reason, targets.c.paused_until).where(
-            targets.c.paused.is_(True)
-        )
-    )
-    return {name: reason or "" for name, reason, until in rows if until is None or until > now}

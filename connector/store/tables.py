@@ -7,6 +7,7 @@ Plain SQLAlchemy Core tables: the same definitions serve SQLite (embedded) and P
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +24,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    false,
+    literal_column,
+    true,
 )
 from sqlalchemy.engine import Dialect
 
@@ -76,6 +81,7 @@ events = Table(
     Column("payload", JSON, nullable=False),
     UniqueConstraint("provider", "event_id"),
     Index("ix_events_provider_message", "provider", "provider_message_id"),
+    Index("ix_events_received_at", "received_at"),
 )
 
 threads = Table(
@@ -199,9 +205,32 @@ jobs = Table(
     Column("payload", JSON, nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
-    Index("ix_jobs_claim", "state", "run_after"),
-    Index("ix_jobs_ordering", "ordering_key", "state"),
+    # True for the earliest unfinished job of its ordering key (and every job without one): only
+    # a queued head may be claimed, so a claim reads one small index instead of every job.
+    Column("head", Boolean, nullable=False, default=False, server_default=false()),
+    Index("ix_jobs_ordering", "ordering_key", "state", "id"),
 )
+
+
+def _state_is(state: str) -> Any:
+    # Literal, never a bound parameter, so that both databases match it to the partial indexes.
+    return jobs.c.state == literal_column(f"'{state}'")
+
+
+# Partial indexes, each over only the rows one query reads, in the order it reads them: the
+# claim's two sources (queued heads by id, running jobs by lease), the bounded counts of
+# `/readyz`, the dead-letter listing, and the retention of done jobs. None covers `state` for
+# every row, so no plan can prefer reading all queued jobs over the few heads.
+QUEUED = _state_is("queued")
+QUEUED_HEAD = and_(QUEUED, jobs.c.head == true())
+RUNNING = _state_is("running")
+DEAD = _state_is("dead")
+DONE = _state_is("done")
+Index("ix_jobs_heads", jobs.c.id, sqlite_where=QUEUED_HEAD, postgresql_where=QUEUED_HEAD)
+Index("ix_jobs_leases", jobs.c.lease_until, sqlite_where=RUNNING, postgresql_where=RUNNING)
+Index("ix_jobs_queued", jobs.c.created_at, sqlite_where=QUEUED, postgresql_where=QUEUED)
+Index("ix_jobs_dead", jobs.c.id, sqlite_where=DEAD, postgresql_where=DEAD)
+Index("ix_jobs_done", jobs.c.updated_at, sqlite_where=DONE, postgresql_where=DONE)
 
 targets = Table(
     "targets",
@@ -211,6 +240,8 @@ targets = Table(
     _ts("paused_until", nullable=True),
     Column("reason", Text, nullable=True),
     _ts("updated_at"),
+    # Why it is paused: `credentials` pauses are re-checked with a cheap call and lifted early.
+    Column("cause", String(16), nullable=True),
 )
 
 # -- rate budgets shared by every process (connector.store.budgets) ----------------------------
@@ -223,6 +254,25 @@ rate_budgets = Table(
     Column("name", String(128), primary_key=True),
     Column("state", Text, nullable=False),
     _ts("updated_at"),
+)
+
+# -- consent (opt-out and opt-in) ---------------------------------------------------------------
+
+# Every change of a number's consent, never updated or deleted: the history is the proof of
+# consent, and a number's current state is its latest change (by `at`, then id).
+consent_changes = Table(
+    "consent_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False),
+    Column("opted_out", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("actor", String(255), nullable=True),
+    _ts("at"),
+    _ts("created_at"),
+    Index("ix_consent_changes_number_at", "number", "at", "id"),
 )
 
 # -- media (captures, retention, uploads) -------------------------------------------------------

@@ -32,7 +32,7 @@ from connector.mapping.registry import MappingRegistry
 from connector.mapping.schema import Granularity
 from connector.media import links
 from connector.media.status import MediaLink, attachment_links, media_alert
-from connector.store import crm_records, participants
+from connector.store import crm_records, participants, queue
 from connector.store import messages as stored_messages
 from connector.store.conversations import AttachmentState
 from connector.store.db import Database
@@ -98,6 +98,9 @@ class CrmSync:
         settled: dict[int, BaseException | None] = {}
         by_key = {result.key: result for result in results}
         with self.database.begin() as conn:
+            # Only for jobs this worker still holds: a job taken over by another worker (its
+            # lease ran out) is that worker's to record; this one writes nothing more for it.
+            held = queue.still_held(conn, [job for item in pending.values() for job in item.jobs])
             for key, item in pending.items():
                 result = by_key.get(key)
                 error: BaseException | None
@@ -109,7 +112,10 @@ class CrmSync:
                     error = None
                     if result.skipped:
                         log.info("crm.record_skipped", crm=self.crm, reason=result.skipped)
-                    for message_id in item.message_ids:
+                    for job, message_id in zip(item.jobs, item.message_ids, strict=True):
+                        if job.id not in held:
+                            log.warning("crm.result_dropped", crm=self.crm, job_id=job.id)
+                            continue
                         crm_records.remember(
                             conn,
                             self.crm,

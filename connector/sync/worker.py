@@ -28,8 +28,9 @@ from connector.core.errors import (
 )
 from connector.store import queue
 from connector.store.db import Database
-from connector.store.queue import Job, utcnow
+from connector.store.queue import Job, PauseCause, utcnow
 from connector.sync import linger
+from connector.sync.heartbeat import Heartbeat
 from connector.sync.retry import backoff_seconds, expired
 
 log = structlog.get_logger(__name__)
@@ -65,12 +66,13 @@ class Defer(Exception):
 
 @dataclass
 class Periodic:
-    """Work the worker does on a clock, e.g. deleting media past their retention."""
+    """Work the worker does on a clock, e.g. deleting media past their retention: once when the
+    worker starts, then every `interval` seconds."""
 
     name: str
     interval: float
     run: Callable[[], None]
-    last_run: float = field(default=0.0)
+    last_run: float | None = field(default=None)
 
 
 class Worker:
@@ -98,6 +100,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.heartbeat = Heartbeat(database, lease)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -164,10 +167,13 @@ class Worker:
         if job is None:
             return None
         if job.kind in self.batched:
+            # Lingering is bounded well inside a lease, so the heartbeat can start after it.
             batch += self._linger(batch, worker_id)
-            self._run_batch(batch, worker_id)
-        else:
-            self._run(job, worker_id)
+        with self.heartbeat.holding(batch):
+            if job.kind in self.batched:
+                self._run_batch(batch, worker_id)
+            else:
+                self._run(job, worker_id)
         return job
 
     def drain(self, limit: int = 10_000) -> int:
@@ -228,7 +234,11 @@ class Worker:
         """Record what became of one job, by the class of its error."""
         bound = log.bind(job_id=job.id, kind=job.kind, target=job.target, attempt=job.attempts)
         outcome = "done"
-        if error is None:
+        if self.heartbeat.release(job.id):
+            # Another worker took the job (its lease had run out): it is that worker's now.
+            outcome = "lost"
+            bound.warning("job.lease_lost")
+        elif error is None:
             with self.database.begin() as conn:
                 if not queue.complete(conn, job, worker_id):
                     bound.warning("job.lease_lost")
@@ -240,8 +250,14 @@ class Worker:
             bound.warning("job.credentials_refused", reason=error.reason)
             now = utcnow()
             with self.database.begin() as conn:
+                # Lifted early once a cheap call shows the credentials work again (the
+                # credentials probe), or at once by an admin.
                 queue.pause_target(
-                    conn, job.target, until=now + CREDENTIALS_PAUSE, reason=error.reason
+                    conn,
+                    job.target,
+                    until=now + CREDENTIALS_PAUSE,
+                    reason=error.reason,
+                    cause=PauseCause.CREDENTIALS,
                 )
                 # The pause holds the job back; it runs first once the target is resumed.
                 queue.reschedule(
@@ -252,7 +268,9 @@ class Worker:
             until = utcnow() + timedelta(seconds=error.retry_after)
             bound.warning("job.target_throttled", reason=error.reason, seconds=error.retry_after)
             with self.database.begin() as conn:
-                queue.pause_target(conn, job.target, until=until, reason=error.reason)
+                queue.pause_target(
+                    conn, job.target, until=until, reason=error.reason, cause=PauseCause.THROTTLED
+                )
                 queue.reschedule(
                     conn, job, worker_id, run_after=until, error=error.reason, count_attempt=False
                 )
@@ -309,12 +327,17 @@ class Worker:
                 self.stopping.wait(self.poll_seconds)
 
     def _clock(self) -> None:
-        while not self.stopping.wait(1.0):
-            now = time.monotonic()
-            for task in self.periodic:
-                if now - task.last_run >= task.interval:
-                    task.last_run = now
-                    try:
-                        task.run()
-                    except Exception:
-                        log.exception("worker.periodic_failed", task=task.name)
+        while not self.stopping.is_set():
+            self.run_periodic()
+            self.stopping.wait(1.0)
+
+    def run_periodic(self) -> None:
+        """Run the periodic tasks that are due (each is due at once the first time)."""
+        now = time.monotonic()
+        for task in self.periodic:
+            if task.last_run is None or now - task.last_run >= task.interval:
+                task.last_run = now
+                try:
+                    task.run()
+                except Exception:
+                    log.exception("worker.periodic_failed", task=task.name)

@@ -1,4 +1,5 @@
-"""The admin page and its bearer-protected routes: `GET /v1/status`, `POST /v1/jobs/retry-dead`."""
+"""The admin page and its bearer-protected routes: `GET /v1/status`, `POST /v1/jobs/retry-dead`,
+`POST /v1/crms/{crm}/resume`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def client(connector: Connector) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("GET", "/v1/status"), ("POST", "/v1/jobs/retry-dead")]
+    ("method", "path"),
+    [("GET", "/v1/status"), ("POST", "/v1/jobs/retry-dead"), ("POST", "/v1/crms/hubspot/resume")],
 )
 def test_admin_routes_need_a_bearer_token(client: TestClient, method: str, path: str) -> None:
     assert client.request(method, path).status_code == 401
@@ -87,3 +89,25 @@ def test_retry_dead_replays_every_dead_job_and_only_those(
             assert job is not None and job.state is JobState.QUEUED and job.attempts == 0
     assert client.get("/v1/jobs?state=dead", headers=AUTH).json() == []
     assert client.post("/v1/jobs/retry-dead", headers=AUTH).json() == {"replayed": 0}
+
+
+def test_resume_lifts_a_crms_pause_at_once(client: TestClient, connector: Connector) -> None:
+    with connector.database.begin() as conn:
+        queue.pause_target(conn, "hubspot", until=None, reason="HubSpot refused the access token")
+        queue.pause_target(conn, "aircall", until=None, reason="Aircall refused the credentials")
+
+    response = client.post("/v1/crms/hubspot/resume", headers=AUTH)
+
+    assert response.status_code == 200
+    assert response.json() == {"crm": "hubspot", "resumed": True}
+    with connector.database.read() as conn:
+        assert queue.paused_targets(conn) == {"aircall": "Aircall refused the credentials"}
+    again = client.post("/v1/crms/hubspot/resume", headers=AUTH)
+    assert again.json() == {"crm": "hubspot", "resumed": False}
+
+
+def test_resume_of_an_unknown_crm_is_404(client: TestClient) -> None:
+    response = client.post("/v1/crms/aircall/resume", headers=AUTH)
+
+    assert response.status_code == 404
+    assert "hubspot" in response.json()["detail"]

@@ -47,6 +47,15 @@ ROUTES = [
     ("POST", "/v1/jobs/retry-dead", None, "admin"),
     ("GET", "/v1/status", None, "admin"),
     ("GET", "/v1/doctor", None, "admin"),
+    ("POST", "/v1/crms/hubspot/resume", None, "admin"),
+    ("GET", "/v1/consent", None, "read"),
+    ("GET", "/v1/consent/+14155552671", None, "read"),
+    (
+        "POST",
+        "/v1/consent",
+        {"number": "+14155552671", "opted_out": True, "reason": "asked by phone"},
+        "admin",
+    ),
 ]
 
 
@@ -114,4 +123,6 @@ def _template(path: str) -> str:
         path.replace("/messages/1", "/messages/{message_id}")
         .replace("/threads/1", "/threads/{thread_id}")
         .replace("/jobs/1", "/jobs/{job_id}")
+        .replace("/crms/hubspot", "/crms/{crm}")
+        .replace("/consent/+14155552671", "/consent/{number}")
     )

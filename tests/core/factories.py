@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connector.core import catalogue
+from connector.core.consent import ConsentChange
 from connector.core.model import AccountState, Direction, Line, Provider
 from connector.core.policy import MmsPolicy
 from connector.core.rules import Candidate, Verdict, validate
@@ -101,6 +102,7 @@ def send(
     account: AccountState = AccountState.ACTIVE,
     other_party_mms_capable: bool | None = None,
     mms: bool | None = None,
+    consent: ConsentChange | None = None,
 ) -> Verdict:
     """`validate` for an outbound message between two eligible US numbers unless told otherwise."""
     return validate(
@@ -112,6 +114,7 @@ def send(
         account=account,
         other_party_mms_capable=other_party_mms_capable,
         mms=mms,
+        consent=consent,
     )
 
 

@@ -191,4 +191,5 @@ def test_codes_are_the_stable_strings_clients_switch_on():
         "account_disabled",
         "line_not_listed",
         "message_empty",
+        "recipient_opted_out",
     }

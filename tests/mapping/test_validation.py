@@ -253,6 +253,31 @@ CASES = [
         "lines[0].label: expected text, got a list",
     ),
     (
+        "a HubSpot opt-out property name HubSpot would refuse",
+        "hubspot.yaml",
+        "consent:\n  opted_out_field: MMS_Opted_Out\n" + HUBSPOT_OK,
+        "opted_out_field",
+        "consent.opted_out_field: expected lower-case letters, digits and _, "
+        "got 'MMS_Opted_Out'",
+    ),
+    (
+        "a Salesforce opt-out field that is not a custom field",
+        "salesforce.yaml",
+        "consent:\n  opted_out_field: MMS_Opted_Out__c\n  opted_out_at_field: OptOutDate\n"
+        + MINIMAL_SALESFORCE,
+        "opted_out_at_field",
+        "consent.opted_out_at_field: expected a custom field name: letters, digits and _, "
+        "ending in __c, got 'OptOutDate'",
+    ),
+    (
+        "a consent section without its checkbox",
+        "hubspot.yaml",
+        "consent:\n  opted_out_at_field: mms_opted_out_at\n" + HUBSPOT_OK,
+        "consent",
+        "consent.opted_out_field: required but missing "
+        "(expected boolean field: the number opted out)",
+    ),
+    (
         "no lines at all",
         "lines.yaml",
         "lines: []\n",

@@ -108,7 +108,7 @@ def capture_job(attachment_id: int) -> Job:
         attempts=1,
         run_after=now,
         lease_until=None,
-        worker="test",
+        worker=None,  # run directly, never claimed: nothing can take it over
         last_error=None,
         payload={},
         created_at=now,

@@ -23,8 +23,10 @@ from connector.media.capture import MediaCapture, capture_deadline
 from connector.media.fetch import MediaFetcher
 from connector.media.status import attachment_links, captures_settled, media_alert
 from connector.media.store import FilesystemMediaStore
-from connector.store.conversations import AttachmentState
+from connector.store import queue
+from connector.store.conversations import CAPTURE_MEDIA, AttachmentState
 from connector.store.db import Database
+from connector.store.queue import utcnow
 from tests.conftest import make_settings
 from tests.fakes.media_host import HostileMediaHost
 from tests.media.factories import (
@@ -109,6 +111,27 @@ def test_a_capture_that_already_settled_does_nothing(
     capture(capture_job(attachment_id))
 
     assert route.call_count == 1
+
+
+def test_a_capture_whose_job_was_taken_over_writes_nothing(
+    database: Database, capture: MediaCapture, respx_mock: respx.MockRouter
+) -> None:
+    serve(respx_mock, "a.png", png())
+    _, _, [attachment_id] = receive(database, [("a.png", None)])
+    with database.begin() as conn:
+        mine = queue.claim(conn, "w1", timedelta(seconds=30), kinds=[CAPTURE_MEDIA])
+    assert mine is not None and mine.subject == str(attachment_id)
+    with database.begin() as conn:  # w1 stalled past its lease; w2 took the job over
+        theirs = queue.claim(
+            conn, "w2", timedelta(seconds=30), now=utcnow() + timedelta(seconds=31)
+        )
+    assert theirs is not None and theirs.id == mine.id
+
+    capture(mine)
+
+    assert state(database, attachment_id) is AttachmentState.PENDING
+    capture(theirs)
+    assert state(database, attachment_id) is AttachmentState.STORED
 
 
 def test_the_name_and_declared_type_do_not_decide_the_type(

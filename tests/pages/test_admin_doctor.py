@@ -1,4 +1,4 @@
-"""The admin page's set-up checklist in a real Chromium: run on demand, each failure with its fix."""
+"""The admin page's set-up checklist in Chromium: run on demand, each failure with its fix."""
 
 from __future__ import annotations
 

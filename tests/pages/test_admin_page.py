@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Dialog, Page, expect
+from pydantic import SecretStr
 
 from connector.store import queue
 from tests.pages.kit import API_TOKEN, SALES_LINE, LiveConnector
@@ -114,3 +115,34 @@ def test_an_admin_replays_a_dead_job_and_an_unknown_send(
     with live.connector.database.read() as conn:
         job = queue.get(conn, job_id)
     assert job is not None and job.state == queue.JobState.QUEUED
+
+
+def test_an_admin_resumes_a_paused_crm(
+    page: Page, live: LiveConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HubSpot on (as far as the status report goes) and paused for refused credentials.
+    monkeypatch.setattr(live.connector.settings, "hubspot_access_token", SecretStr("pat-na1-x"))
+    with live.connector.database.begin() as conn:
+        queue.pause_target(
+            conn,
+            "hubspot",
+            until=None,
+            reason="HubSpot refused the access token",
+            cause=queue.PauseCause.CREDENTIALS,
+        )
+    page.goto(f"{live.url}/admin")
+    page.get_by_label("API token").fill(API_TOKEN)
+    page.get_by_role("button", name="Open").click()
+    status = page.get_by_role("region", name="Status")
+    hubspot = status.get_by_role("listitem").filter(has_text="HubSpot")
+    expect(hubspot).to_contain_text("Paused")
+    expect(hubspot).to_contain_text("HubSpot refused the access token")
+    expect(status.get_by_role("button", name="Resume Aircall")).to_have_count(0)
+
+    hubspot.get_by_role("button", name="Resume HubSpot").click()
+
+    expect(page.get_by_role("status")).to_contain_text("HubSpot resumed")
+    expect(hubspot).to_contain_text("On")
+    expect(hubspot.get_by_role("button")).to_have_count(0)
+    with live.connector.database.read() as conn:
+        assert "hubspot" not in queue.paused_targets(conn)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from connector.store import queue
 from connector.store.db import Database
 from connector.store.queue import Job, JobState, utcnow
+from connector.store.tables import jobs
 
 LEASE = timedelta(seconds=30)
 
@@ -460,3 +462,98 @@ def test_a_pause_runs_out_by_itself(database: Database) -> None:
         assert queue.paused_targets(conn, now=later) == {}
     job = claim(database, now=later)
     assert job is not None and job.id == job_id
+
+
+# -- the head of each ordering key -----------------------------------------------------------
+
+
+def claim_batch(database: Database, worker: str = "w1", limit: int = 10) -> list[Job]:
+    with database.begin() as conn:
+        first = queue.claim(conn, worker, LEASE, skip_locked=database.is_postgres)
+        if first is None:
+            return []
+        more = queue.claim_more(
+            conn, first, worker, LEASE, limit=limit, skip_locked=database.is_postgres
+        )
+    return [first, *more]
+
+
+def test_jobs_of_one_key_queued_in_one_call_still_run_one_after_another(
+    database: Database,
+) -> None:
+    with database.begin() as conn:
+        queue.enqueue_many(
+            conn,
+            [
+                {"kind": "sync_crm", "target": "hubspot", "subject": s, "ordering_key": "k"}
+                for s in range(3)
+            ],
+        )
+
+    first = claim(database)
+    assert first is not None and first.subject == "0"
+    assert claim(database) is None
+    assert complete(database, first)
+    second = claim(database)
+    assert second is not None and second.subject == "1"
+
+
+def test_a_job_that_travelled_behind_its_head_and_failed_runs_next_when_due(
+    database: Database,
+) -> None:
+    ids = [enqueue(database, subject, ordering_key="k") for subject in range(3)]
+    head, follower = claim_batch(database, limit=1)
+    assert [head.id, follower.id] == ids[:2]
+    assert complete(database, head)
+    reschedule(database, follower, seconds=60)
+
+    assert claim(database) is None  # the third waits behind the second's retry
+    retried = claim(database, now=utcnow() + timedelta(seconds=61))
+    assert retried is not None and retried.id == ids[1]
+
+
+def test_a_replayed_dead_job_goes_ahead_of_the_later_jobs_of_its_key(database: Database) -> None:
+    first_id = enqueue(database, 1, ordering_key="k")
+    second_id = enqueue(database, 2, ordering_key="k")
+    first = claim(database)
+    assert first is not None
+    kill(database, first, "refused")
+    with database.begin() as conn:
+        assert queue.retry(conn, first_id)
+
+    job = claim(database)
+    assert job is not None and job.id == first_id
+    assert claim(database) is None
+    assert complete(database, job)
+    later = claim(database)
+    assert later is not None and later.id == second_id
+
+
+def test_a_batch_takes_the_heads_and_the_later_jobs_of_their_keys_in_order(
+    database: Database,
+) -> None:
+    ids = [enqueue(database, s, ordering_key=f"k{s % 3}") for s in range(9)]
+    busy = enqueue(database, 9, ordering_key="held")
+    blocked = enqueue(database, 10, ordering_key="held")
+    with database.begin() as conn:
+        # Another worker holds the `held` conversation's first job.
+        conn.execute(update(jobs).where(jobs.c.id == busy).values(state="running", worker="w9"))
+
+    batch = claim_batch(database, limit=20)
+
+    assert [job.id for job in batch] == ids
+    assert blocked not in {job.id for job in batch}
+
+
+def test_live_counts_leave_out_done_jobs_and_stop_at_their_cap(database: Database) -> None:
+    for subject in range(5):
+        enqueue(database, subject)
+    done = claim(database)
+    dead = claim(database)
+    assert done is not None and dead is not None
+    assert complete(database, done)
+    kill(database, dead, "refused")
+
+    with database.read() as conn:
+        assert queue.live_counts(conn) == {"queued": 3, "dead": 1}
+        assert queue.live_counts(conn, cap=2) == {"queued": 2, "dead": 1}

@@ -104,7 +104,7 @@ def test_two_worker_processes_share_one_hubspot_budget_and_never_get_a_429(
     overrides: dict[str, Any] = {
         "database_url": postgres_url,
         "mappings_dir": mappings_dir(tmp_path),
-        "secret_key": "one-key-for-every-process",
+        "secret_key": "one-key-for-every-process-3f1c9a7e5b2d4086",
         "hubspot_access_token": "pat-e2e",
         "hubspot_base_url": hubspot.url,
         "hubspot_rate_limit": LIMIT,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from structlog.testing import capture_logs
 
 from connector.core.errors import CredentialsError, Permanent, Throttled, Transient
 from connector.store import queue
@@ -371,21 +372,59 @@ def test_a_spent_daily_limit_pauses_the_target_for_its_retry_after_without_a_ret
 # -- leases and lifecycle --------------------------------------------------------------------
 
 
-def test_a_job_outliving_its_lease_is_settled_by_the_worker_that_took_it_over(
+def test_a_job_outliving_its_lease_many_times_keeps_it_and_is_done_once(
     database: Database,
 ) -> None:
     job_id = enqueue(database)
-    lease = timedelta(milliseconds=200)
-    rescuer = worker(database, Handler(), lease=lease, name="rescuer")
+    lease = timedelta(seconds=1.5)
+    rival_handler = Handler()
+    rival = worker(database, rival_handler, lease=lease, name="rival", poll_seconds=0.05)
+    calls: list[str] = []
 
     def slow(job: Job) -> None:
-        time.sleep(0.3)
-        assert rescuer.run_once() is not None  # the lease ran out: another worker takes the job
+        calls.append(job.subject)
+        rival.start()
+        time.sleep(5.25)  # three and a half leases; the rival polls all along
 
-    Worker(database, {"sync_crm": slow}, lease=lease, name="slow").run_once()
+    work = Worker(database, {"sync_crm": slow}, lease=lease, name="slow")
+    try:
+        with capture_logs() as logs:
+            assert work.run_once() is not None
+    finally:
+        rival.stop(timeout=5)
+
+    job = get(database, job_id)
+    assert (job.state, job.worker, job.attempts) == (JobState.DONE, "slow", 1)
+    assert calls == ["m1"] and rival_handler.calls == []
+    assert not [entry for entry in logs if "lease" in entry["event"]]
+
+
+def test_a_job_taken_over_by_another_worker_is_settled_by_that_worker_alone(
+    database: Database,
+) -> None:
+    job_id = enqueue(database)
+    rescuer = worker(database, Handler(), name="rescuer")
+
+    def stalled(job: Job) -> None:
+        # This process stalled past its lease (no heartbeat reached the database) ...
+        with database.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id)
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+        assert rescuer.run_once() is not None  # ... so another worker took the job over,
+        assert slow.heartbeat.beat() == {job.id}  # which the next heartbeat finds out
+
+    slow = Worker(database, {"sync_crm": stalled}, name="slow")
+    with capture_logs() as logs:
+        slow.run_once()
 
     job = get(database, job_id)
     assert (job.state, job.worker, job.attempts) == (JobState.DONE, "rescuer", 2)
+    assert [entry["event"] for entry in logs if entry["event"] == "job.lease_lost"] == [
+        "job.lease_lost"
+    ]
 
 
 def test_a_started_worker_runs_every_job_once_in_background_threads(database: Database) -> None:

@@ -82,6 +82,25 @@
 
   var NAMES = { hubspot: "HubSpot", salesforce: "Salesforce", aircall: "Aircall", cloudtalk: "CloudTalk" };
 
+  // A paused CRM can be resumed at once (e.g. once new credentials are installed).
+  function resumeButton(name) {
+    var label = NAMES[name] || name;
+    var button = el("button", "btn", "Resume");
+    button.type = "button";
+    button.setAttribute("aria-label", "Resume " + label);
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      api("POST", "/v1/crms/" + encodeURIComponent(name) + "/resume").then(function () {
+        announce(label + " resumed: its waiting jobs run now.");
+        refreshStatus();
+      }).catch(function (error) {
+        button.disabled = false;
+        failed(error);
+      });
+    });
+    return button;
+  }
+
   function renderStatus(report) {
     var overall = $("overall");
     overall.textContent = report.status === "ok" ? "All good" : report.status === "degraded" ? "Degraded" : "Unavailable";
@@ -93,7 +112,9 @@
       var entries = report[group[0]] || {};
       Object.keys(entries).forEach(function (name) {
         var state = targetState(entries[name]);
-        targets.appendChild(stateItem((NAMES[name] || name) + " (" + group[1] + ")", state.word, state.kind, state.reason));
+        var item = stateItem((NAMES[name] || name) + " (" + group[1] + ")", state.word, state.kind, state.reason);
+        if (group[0] === "crms" && state.kind === "paused") { item.appendChild(resumeButton(name)); }
+        targets.appendChild(item);
       });
     });
 
@@ -112,7 +133,7 @@
     var counts = $("counts");
     counts.replaceChildren();
     var jobs = report.jobs || {};
-    var states = ["queued", "running", "done", "dead"];
+    var states = ["queued", "running", "dead"];
     Object.keys(jobs).forEach(function (s) { if (states.indexOf(s) < 0) { states.push(s); } });
     states.forEach(function (s) {
       var row = el("tr", s === "dead" && jobs[s] ? "count-dead" : "");

@@ -19,13 +19,15 @@ from connector.core import phone
 from connector.core.errors import ConnectorError, Permanent, Transient
 from connector.crm.base import (
     Associations,
+    ConsentWrite,
+    ConsentWriteResult,
     ContactCache,
     ContactRule,
     FieldInfo,
     RecordWrite,
     WriteResult,
 )
-from connector.crm.hubspot import fields
+from connector.crm.hubspot import consent, fields
 from connector.crm.hubspot.answers import CallStats
 from connector.crm.hubspot.batches import DEFAULT_SPLIT_BUDGET, Halt, SplitBudget
 from connector.crm.hubspot.client import (
@@ -154,6 +156,24 @@ class HubSpotAdapter:
             raise failure.as_connector_error() from failure
         self._records.forget_key_modes()
         return lines
+
+    def check_credentials(self) -> None:
+        """Read one contact property: a single GET that needs only the connector's scopes."""
+        try:
+            self.api.property_info("contacts", "phone")
+        except HubSpotError as failure:
+            raise failure.as_connector_error() from failure
+
+    def write_consent(self, write: ConsentWrite) -> ConsentWriteResult:
+        return consent.write_consent(self.api, self._contacts, write)
+
+    def ensure_consent_fields(
+        self, objects: Sequence[str], opted_out_field: str, opted_out_at_field: str | None
+    ) -> list[str]:
+        try:
+            return consent.ensure_fields(self.api, objects, opted_out_field, opted_out_at_field)
+        except HubSpotError as failure:
+            raise failure.as_connector_error() from failure
 
     def close(self) -> None:
         self.api.close()

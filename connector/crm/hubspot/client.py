@@ -35,7 +35,7 @@ from hubspot.crm.objects import (
     SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectId,
 )
-from hubspot.crm.properties import PropertyCreate
+from hubspot.crm.properties import OptionInput, PropertyCreate
 
 from connector import metrics
 from connector.crm.hubspot.answers import (
@@ -297,17 +297,26 @@ class HubSpotApi:
         group_name: str,
         description: str,
         unique: bool,
+        type_: str = "string",
+        field_type: str = "text",
+        options: Sequence[tuple[str, str]] = (),
     ) -> PropertyInfo:
+        """A new property (text unless told); `options` are (label, value) pairs."""
         body = PropertyCreate(
             name=name,
             label=label,
-            type="string",
-            field_type="text",
+            type=type_,
+            field_type=field_type,
             group_name=group_name,
             description=description,
             has_unique_value=unique,
             form_field=False,
             hidden=False,
+            options=[
+                OptionInput(label=text, value=value, display_order=index, hidden=False)
+                for index, (text, value) in enumerate(options)
+            ]
+            or None,
         )
         answer = self._call(
             f"create property {object_type}.{name}",

@@ -43,7 +43,7 @@ def ensure_fields(
 ) -> list[str]:
     """Create what is missing; one line per property saying what was found or done."""
     existing = {p.name: p for p in api.all_properties(object_name)}
-    group = _group_for(object_name, existing.values())
+    group = group_for(object_name, existing.values())
     lines = [_ensure_key(api, object_name, key_field, existing.get(key_field), group)]
     if thread_field:
         found = existing.get(thread_field)
@@ -130,7 +130,7 @@ def _create_plain(
     )
 
 
-def _group_for(object_name: str, properties: Iterable[PropertyInfo]) -> str:
+def group_for(object_name: str, properties: Iterable[PropertyInfo]) -> str:
     """The property group HubSpot itself uses most on the object (names differ per object)."""
     groups = Counter(p.group_name for p in properties if p.hubspot_defined and p.group_name)
     if groups:

@@ -25,8 +25,15 @@ from simple_salesforce.format import format_soql
 from connector.core import phone
 from connector.core.errors import ConnectorError, Permanent, Transient
 from connector.core.model import CrmContact, CrmLinks
-from connector.crm.base import ContactCache, FieldInfo, RecordWrite, WriteResult
-from connector.crm.salesforce import setup
+from connector.crm.base import (
+    ConsentWrite,
+    ConsentWriteResult,
+    ContactCache,
+    FieldInfo,
+    RecordWrite,
+    WriteResult,
+)
+from connector.crm.salesforce import consent, setup
 from connector.crm.salesforce.auth import SalesforceAuth, auth_from_settings
 from connector.crm.salesforce.client import SalesforceClient, Timeout
 from connector.crm.salesforce.contacts import ContactOutcome, ContactRequest, ContactResolver
@@ -131,6 +138,20 @@ class SalesforceAdapter:
         self, object_name: str, key_field: str, thread_field: str | None
     ) -> list[str]:
         return setup.ensure_fields(self.client, self.describe, object_name, key_field, thread_field)
+
+    def check_credentials(self) -> None:
+        """Read the org's limits: one GET, allowed to every API user, that needs a valid token."""
+        self.client.call("the credentials check", lambda sf: sf.limits())
+
+    def write_consent(self, write: ConsentWrite) -> ConsentWriteResult:
+        return consent.write_consent(self.client, self.contacts, write)
+
+    def ensure_consent_fields(
+        self, objects: Sequence[str], opted_out_field: str, opted_out_at_field: str | None
+    ) -> list[str]:
+        return consent.ensure_fields(
+            self.client, self.describe, objects, opted_out_field, opted_out_at_field
+        )
 
     def close(self) -> None:
         self.client.close()

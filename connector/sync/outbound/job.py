@@ -17,6 +17,11 @@ The protocol, each step its own transaction:
    | `OutcomeUnknown`               | `unknown` (never resent    | done, CRM syncs queued   |
    |                                | by itself)                 |                          |
    | `Permanent`                    | `not_sent`, reason kept    | done, CRM syncs queued   |
+   | `RecipientOptedOut`            | `not_sent`, reason kept;   | done, CRM syncs queued   |
+   |                                | the number is opted out    |                          |
+
+Before step 1 the recipient's consent is read again: a STOP that arrived while the send was
+queued settles it `not_sent` with the rule engine's refusal, and nothing is sent.
 
 An `unknown` send goes out again only when an admin retries it (`retry_send`).
 """
@@ -29,21 +34,25 @@ from typing import TYPE_CHECKING
 import structlog
 
 from connector.core import phone
+from connector.core.consent import ConsentChange, ConsentSource
 from connector.core.errors import (
     ConnectorError,
     CredentialsError,
     OutcomeUnknown,
     Permanent,
+    RecipientOptedOut,
     Transient,
 )
 from connector.core.model import DeliveryStatus, Provider
+from connector.core.rules import consent_refusal
 from connector.media.links import attachment_url
 from connector.providers.sending import OutboundMessage, SendReceipt
+from connector.store import consent as stored_consent
 from connector.store import queue, sends
 from connector.store.conversations import set_status
 from connector.store.queue import Job, utcnow
 from connector.store.sends import PendingSend
-from connector.sync.outbound.service import line_book
+from connector.sync.outbound.service import line_book, recipient_consent
 from connector.sync.retry import expired
 
 if TYPE_CHECKING:
@@ -76,6 +85,10 @@ class SendJob:
             return
         if pending.status is not DeliveryStatus.QUEUED:
             return  # settled already (a job run twice, or a status webhook came first)
+        opted_out = self._opted_out(pending)
+        if opted_out is not None:
+            self._settle(pending, DeliveryStatus.NOT_SENT, opted_out)
+            return
         outbound = self._outbound(pending)
         if isinstance(outbound, str):
             self._settle(pending, DeliveryStatus.NOT_SENT, outbound)
@@ -93,6 +106,9 @@ class SendJob:
                 raise
         except OutcomeUnknown as exc:
             self._settle(pending, DeliveryStatus.UNKNOWN, exc.reason)
+        except RecipientOptedOut as exc:
+            self._unsubscribed(pending, exc)
+            self._settle(pending, DeliveryStatus.NOT_SENT, exc.reason)
         except Permanent as exc:
             self._settle(pending, DeliveryStatus.NOT_SENT, exc.reason)
         except ConnectorError as exc:
@@ -129,11 +145,35 @@ class SendJob:
             ],
         )
 
+    def _opted_out(self, pending: PendingSend) -> str | None:
+        """Why the recipient may not be sent to any more (a STOP that came while the send was
+        queued), in the rule engine's words; None when they may."""
+        refusal = consent_refusal(recipient_consent(self.connector, pending.other_party))
+        return refusal.message if refusal is not None else None
+
+    def _unsubscribed(self, pending: PendingSend, exc: RecipientOptedOut) -> None:
+        """The provider says the recipient unsubscribed: the number is opted out from now on."""
+        change = ConsentChange(
+            number=pending.other_party,
+            opted_out=True,
+            source=ConsentSource.PROVIDER_ERROR,
+            reason=exc.reason[:500],
+            at=utcnow(),
+            message_id=pending.message_id,
+            actor=pending.provider.value,
+        )
+        with self.connector.database.begin() as conn:
+            stored_consent.record(conn, change, crms=self.connector.crms)
+        log.warning(
+            "consent.opted_out_by_provider",
+            message_id=pending.message_id,
+            to=phone.mask(pending.other_party),
+        )
+
     def _start(self, job: Job, pending: PendingSend) -> bool:
         """`queued → sending`, only while this worker still holds the job."""
-        lease = timedelta(seconds=self.connector.settings.job_lease_seconds)
         with self.connector.database.begin() as conn:
-            if job.worker is not None and not queue.extend_lease(conn, job, job.worker, lease):
+            if job.id not in queue.still_held(conn, [job]):
                 log.warning("send.lease_lost", message_id=pending.message_id, job_id=job.id)
                 return False
             return sends.mark_sending(conn, pending.message_id)

@@ -15,12 +15,14 @@ import structlog
 
 from connector.core import catalogue, phone
 from connector.core.catalogue import Refusal
+from connector.core.consent import ConsentChange
 from connector.core.groups import SEND_REFUSAL, is_group
 from connector.core.model import DeliveryStatus, Direction, Message, Provider
 from connector.core.rules import AttachmentVerdict, Verdict, validate
 from connector.mapping.errors import MappingError
 from connector.mapping.model import LineBook
 from connector.mapping.schema import LineEntry
+from connector.store import consent as stored_consent
 from connector.store import messages as stored_messages
 from connector.store import sends
 from connector.store.conversations import upsert_thread
@@ -130,6 +132,7 @@ def check(connector: Connector, request: SendRequest) -> SendCheck:
         attachments=[item.candidate for item in resolved],
         direction=Direction.OUTBOUND,
         account=settings.account_state(entry.provider),
+        consent=recipient_consent(connector, to),
     )
     verdict = _amended(verdict, message_errors, [item.failure for item in resolved])
     drop = request.on_invalid_media == "drop"
@@ -151,6 +154,15 @@ def check(connector: Connector, request: SendRequest) -> SendCheck:
         media=[_checked(a, item.upload) for a, item in pairs],
         uploads={a.index: item.upload for a, item in pairs if item.upload is not None},
     )
+
+
+def recipient_consent(connector: Connector, number: str | None) -> ConsentChange | None:
+    """The recipient's consent state, read fresh on every check: a STOP committed a moment ago
+    refuses the very next send."""
+    if number is None:
+        return None
+    with connector.database.read() as conn:
+        return stored_consent.current(conn, number)
 
 
 def _countries(connector: Connector, entry: LineEntry | None) -> frozenset[str]:

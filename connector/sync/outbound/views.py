@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from connector.core.model import DeliveryStatus, Direction, Provider
+from connector.core.rules import consent_refusal
 from connector.media.status import attachment_links
+from connector.store import consent as stored_consent
 from connector.store import crm_records, sends
 from connector.store import messages as stored_messages
 from connector.store.messages import StoredMessage
@@ -59,6 +61,10 @@ class ThreadView(BaseModel):
     provider: Provider
     line_number: str
     other_party: str
+    opted_out: bool = Field(description="The other party opted out of messages.")
+    send_refusal: str | None = Field(
+        description="What a send to the other party is refused with, while it is opted out."
+    )
     messages: list[MessageView]
 
 
@@ -79,11 +85,14 @@ def thread_view(connector: Connector, thread_id: int) -> ThreadView | None:
         found = stored_messages.in_thread(conn, thread_id)
         details = sends.send_details(conn, [stored.id for stored in found])
         views = [_view(connector, conn, stored, details[stored.id]) for stored in found]
+        refusal = consent_refusal(stored_consent.current(conn, thread.other_party))
     return ThreadView(
         id=thread.id,
         provider=thread.provider,
         line_number=thread.line_number,
         other_party=thread.other_party,
+        opted_out=refusal is not None,
+        send_refusal=refusal.message if refusal else None,
         messages=views,
     )
 

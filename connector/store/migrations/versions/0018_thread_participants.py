@@ -1,7 +1,7 @@
 """group conversations: the participants of a group's thread (thread_participants)
 
 Revision ID: 0018
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04 19:10:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0018'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
