@@ -14,102 +14,26 @@ rate limit as sending (a handful of calls per run).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import structlog
 from sqlalchemy import func, select, text
 
+from connector.api.doctor_providers import ProviderChecks
+from connector.api.doctor_report import NAMES, Check, Report, failed, passed, skipped
 from connector.api.health import readiness
 from connector.bootstrap import Connector
 from connector.core.errors import ConnectorError
 from connector.core.events import EventKind
-from connector.core.model import Provider
-from connector.core.provider_numbers import ProviderNumber
-from connector.mapping import (
-    LINES_FILE,
-    Crm,
-    CrmMapping,
-    MappingError,
-    check_mappings,
-    load_mappings,
-)
-from connector.mapping.lines_import import missing_at_provider
-from connector.mapping.loader import load_lines
-from connector.providers.aircall_admin import (
-    WEBHOOK_EVENTS,
-    AircallAdmin,
-    token_matches,
-    webhook_url,
-)
-from connector.providers.cloudtalk_admin import CloudTalkAdmin
+from connector.mapping import Crm, CrmMapping, MappingError, check_mappings, load_mappings
 from connector.store import migrate
 from connector.store.tables import events
 
 log = structlog.get_logger(__name__)
 
 HEALTH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-NAMES = {
-    "hubspot": "HubSpot",
-    "salesforce": "Salesforce",
-    "aircall": "Aircall",
-    "cloudtalk": "CloudTalk",
-}
-
-State = Literal["pass", "fail", "skip"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the checklist; `fix` says what to do when it fails."""
-
-    name: str
-    state: State
-    detail: str
-    fix: str = ""
-
-    @property
-    def mark(self) -> str:
-        return {"pass": "✓", "fail": "✗", "skip": "-"}[self.state]
-
-    def lines(self) -> list[str]:
-        shown = [f"{self.mark} {self.name}: {self.detail}"]
-        if self.state == "fail" and self.fix:
-            shown.append(f"    fix: {self.fix}")
-        return shown
-
-
-def passed(name: str, detail: str) -> Check:
-    return Check(name, "pass", detail)
-
-
-def failed(name: str, detail: str, fix: str) -> Check:
-    return Check(name, "fail", detail, fix)
-
-
-def skipped(name: str, detail: str) -> Check:
-    return Check(name, "skip", detail)
-
-
-@dataclass(frozen=True)
-class Report:
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(check.state != "fail" for check in self.checks)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [asdict(check) for check in self.checks]}
-
-    def lines(self) -> list[str]:
-        shown = [line for check in self.checks for line in check.lines()]
-        failures = sum(check.state == "fail" for check in self.checks)
-        shown.append("all checks pass" if self.ok else f"{failures} check(s) fail")
-        return shown
-
 
 def diagnose(
     connector: Connector, *, http: Callable[[str], httpx.Response] | None = None
@@ -128,16 +52,16 @@ class _Doctor:
         self.settings = connector.settings
         self.http = http
         self.checks: list[Check] = []
-        self.numbers: dict[Provider, list[ProviderNumber]] = {}
+        self.provider_checks = ProviderChecks(self.settings, self.add)
 
     def run(self) -> Report:
         ready = self._database()
         for name, step in (
             ("Secret key", self._secret_key),
             ("CRMs", self._crms),
-            ("Providers", self._providers),
+            ("Providers", self.provider_checks.providers),
             ("Public URL", self._public_url),
-            ("Lines at their providers", self._lines),
+            ("Lines at their providers", self.provider_checks.lines),
         ):
             self._guarded(name, step)
         if ready is not None:
@@ -301,104 +225,7 @@ class _Doctor:
 
     # -- providers -------------------------------------------------------------------------------
 
-    def _providers(self) -> None:
-        settings = self.settings
-        receiving = settings.aircall_webhook_token or settings.cloudtalk_webhook_secret
-        if not receiving and not (settings.aircall_send_enabled or settings.cloudtalk_send_enabled):
-            self.add(
-                failed(
-                    "Providers",
-                    "neither Aircall nor CloudTalk is configured: no message can arrive",
-                    "run `mms-connector connect aircall` or `connect cloudtalk` (README: Set-up)",
-                )
-            )
-        self._aircall()
-        self._cloudtalk()
-
-    def _aircall(self) -> None:
-        settings = self.settings
-        if not settings.aircall_send_enabled:
-            state = "off" if settings.aircall_webhook_token is None else "receive-only"
-            self.add(skipped("Aircall API credentials", f"{state} (no API credentials)"))
-            if settings.aircall_webhook_token is not None:
-                self.add(skipped("Aircall webhook", "cannot be read without API credentials"))
-            return
-        assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
-        with AircallAdmin(
-            settings.aircall_api_id,
-            settings.aircall_api_token.get_secret_value(),
-            settings.aircall_base_url,
-        ) as api:
-            try:
-                self.numbers[Provider.AIRCALL] = api.numbers()
-                hooks = api.webhooks()
-            except ConnectorError as exc:
-                self.add(failed("Aircall API credentials", exc.reason, _api_fix(exc, "AIRCALL")))
-                return
-            count = len(self.numbers[Provider.AIRCALL])
-            self.add(passed("Aircall API credentials", f"accepted; {count} number(s)"))
-            self._aircall_webhook(api, hooks)
-
-    def _aircall_webhook(self, api: AircallAdmin, hooks: Sequence[Any]) -> None:
-        name, fix = "Aircall webhook", "run `mms-connector connect aircall --write-env FILE`"
-        url = webhook_url(self.settings.public_url)
-        ours = [h for h in hooks if h.url.rstrip("/").lower() == url.lower()]
-        if not ours:
-            self.add(failed(name, f"no webhook posts to {url}", fix))
-            return
-        problems = []
-        hook = next((h for h in ours if h.active and h.subscribes_exactly(WEBHOOK_EVENTS)), ours[0])
-        if not hook.active:
-            problems.append("it is disabled")
-        if not hook.subscribes_exactly(WEBHOOK_EVENTS):
-            problems.append(
-                "its events are "
-                + (", ".join(sorted(hook.events)) or "all events")
-                + ", not exactly "
-                + ", ".join(WEBHOOK_EVENTS)
-            )
-        if len(ours) > 1:
-            problems.append(f"{len(ours)} webhooks post to it (each event arrives more than once)")
-        configured = self.settings.aircall_webhook_token
-        try:
-            token_ok = token_matches(
-                hook if hook.token else api.webhook(hook.webhook_id),
-                configured.get_secret_value() if configured else None,
-            )
-        except ConnectorError as exc:
-            problems.append(f"its token cannot be read ({exc.reason})")
-        else:
-            if not token_ok:
-                problems.append("its token is not CONNECTOR_AIRCALL_WEBHOOK_TOKEN")
-        if problems:
-            self.add(failed(name, "; ".join(problems), fix))
-        else:
-            self.add(passed(name, f"{url}, active, the message events, the configured token"))
-
-    def _cloudtalk(self) -> None:
-        settings = self.settings
-        if not settings.cloudtalk_send_enabled:
-            state = "off" if settings.cloudtalk_webhook_secret is None else "receive-only"
-            self.add(skipped("CloudTalk API credentials", f"{state} (no API credentials)"))
-            return
-        assert settings.cloudtalk_api_key_id is not None
-        assert settings.cloudtalk_api_key_secret is not None
-        with CloudTalkAdmin(
-            settings.cloudtalk_api_key_id,
-            settings.cloudtalk_api_key_secret.get_secret_value(),
-            settings.cloudtalk_base_url,
-        ) as api:
-            try:
-                self.numbers[Provider.CLOUDTALK] = api.numbers()
-            except ConnectorError as exc:
-                self.add(
-                    failed("CloudTalk API credentials", exc.reason, _api_fix(exc, "CLOUDTALK"))
-                )
-                return
-        count = len(self.numbers[Provider.CLOUDTALK])
-        self.add(passed("CloudTalk API credentials", f"accepted; {count} number(s)"))
-
-    # -- public URL, lines, jobs -----------------------------------------------------------------
+    # -- public URL, jobs -----------------------------------------------------------------
 
     def _public_url(self) -> None:
         name = "Public URL"
@@ -429,43 +256,8 @@ class _Doctor:
                 )
             )
 
-    def _lines(self) -> None:
-        name = "Lines at their providers"
-        path = self.settings.mappings_dir / LINES_FILE
-        try:
-            book, _ = load_lines(path)
-        except (MappingError, OSError) as exc:
-            self.add(failed(name, f"{LINES_FILE}: {exc}", "run `mms-connector mappings check`"))
-            return
-        problems: list[str] = []
-        unchecked: list[str] = []
-        for provider in Provider:
-            if not any(entry.provider is provider for entry in book.entries):
-                continue
-            numbers = self.numbers.get(provider)
-            if numbers is None:
-                unchecked.append(NAMES[provider.value])
-                continue
-            problems += missing_at_provider(book.entries, provider, numbers)
-        note = f" ({', '.join(unchecked)} lines not checked: no API access)" if unchecked else ""
-        if problems:
-            provider_names = " or ".join(
-                f"`mms-connector lines import {p.value}`" for p in self.numbers
-            )
-            self.add(
-                failed(
-                    name,
-                    "; ".join(problems) + note,
-                    f"run {provider_names}, or remove lines that are gone from {LINES_FILE}",
-                )
-            )
-        elif len(unchecked) == len({e.provider for e in book.entries}):
-            self.add(skipped(name, f"{len(book.entries)} line(s), none checked{note}"))
-        else:
-            self.add(passed(name, f"every line exists at its provider{note}"))
-
     def _unreadable_events(self) -> None:
-        count = _count_unreadable(self.connector)
+        count = count_unreadable(self.connector)
         if count:
             self.add(
                 failed(
@@ -522,7 +314,7 @@ class _Doctor:
             )
 
 
-def _count_unreadable(connector: Connector) -> int:
+def count_unreadable(connector: Connector) -> int:
     with connector.database.read() as conn:
         return int(
             conn.execute(
@@ -530,10 +322,3 @@ def _count_unreadable(connector: Connector) -> int:
             ).scalar_one()
         )
 
-
-def _api_fix(exc: ConnectorError, provider: str) -> str:
-    if "answered 401" in exc.reason or "answered 403" in exc.reason:
-        if provider == "AIRCALL":
-            return "set CONNECTOR_AIRCALL_API_ID/…_API_TOKEN to a key from Aircall's Dashboard"
-        return "set CONNECTOR_CLOUDTALK_API_KEY_ID/…_SECRET to a key from CloudTalk (API keys)"
-    return f"check CONNECTOR_{provider}_BASE_URL and the provider's status; then run again"

@@ -9,7 +9,8 @@ import sys
 import typer
 
 from connector import bootstrap
-from connector.api.doctor import Check, Report, diagnose
+from connector.api.doctor import diagnose
+from connector.api.doctor_report import Check, Report
 from connector.cli.common import settings_or_exit
 from connector.config import Settings
 from connector.store.budgets import MemoryBuckets

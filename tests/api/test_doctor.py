@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from connector import bootstrap
 from connector.api.app import create_app
-from connector.api.doctor import Report, diagnose
+from connector.api.doctor import diagnose
+from connector.api.doctor_report import Report
 from connector.bootstrap import Connector
 from connector.config import Settings
 from connector.providers.aircall_admin import WEBHOOK_EVENTS

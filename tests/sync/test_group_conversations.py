@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from connector.api.app import create_app
-from connector.api.doctor import _count_unreadable
+from connector.api.doctor import count_unreadable
 from connector.api.pages_conversation import load_conversation
 from connector.bootstrap import Connector
 from connector.core.groups import SEND_REFUSAL
@@ -121,5 +121,5 @@ def test_a_group_event_of_an_unknown_shape_is_kept_and_answered_200(
         kinds = conn.execute(select(events.c.kind)).scalars().all()
         assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
     assert kinds == ["unreadable"]
-    assert _count_unreadable(connector) == 1
+    assert count_unreadable(connector) == 1
     connector.close()
