@@ -8,7 +8,7 @@ The page itself carries no secret: its script asks for an API token, keeps it in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, HTTPException
@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep
+from connector.api.doctor import diagnose
 from connector.api.health import readiness
 from connector.api.pages_render import page
 from connector.bootstrap import CRM_NAMES
@@ -87,6 +88,34 @@ def resume_crm(crm: str, connector: ConnectorDep) -> ResumedOut:
     if resumed:
         log.info("target.resumed", target=crm, by="admin")
     return ResumedOut(crm=crm, resumed=resumed)
+
+
+# -- the set-up checklist (`mms-connector doctor`) ------------------------------------------------
+
+
+class DoctorCheckOut(BaseModel):
+    name: str
+    state: Literal["pass", "fail", "skip"]
+    detail: str
+    fix: str
+
+
+class DoctorOut(BaseModel):
+    ok: bool
+    checks: list[DoctorCheckOut]
+
+
+@api_router.get(
+    "/doctor",
+    summary="The set-up checklist of `mms-connector doctor`",
+    description=(
+        "Each check `pass`, `fail` (with its `fix`) or `skip` (a CRM or provider that is off); "
+        "`ok` only when none fails. Calls the CRMs and providers: seconds, not milliseconds."
+    ),
+)
+async def doctor_report(connector: ConnectorDep) -> DoctorOut:
+    report = await run_in_threadpool(diagnose, connector)
+    return DoctorOut.model_validate(report.as_json())
 
 
 router = APIRouter()

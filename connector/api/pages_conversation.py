@@ -30,6 +30,7 @@ from connector.media.links import LinkKind, verify
 from connector.media.status import MediaLink, attachment_links, conversation_alerts
 from connector.media.store import BlobMissing, MediaStore
 from connector.store import messages as stored_messages
+from connector.store import participants
 from connector.store.conversations import AttachmentState
 from connector.store.tables import threads
 
@@ -99,6 +100,7 @@ class ConversationView:
     line_label: str
     other_party: str
     messages: list[MessageView]
+    participants: tuple[str, ...] = ()  # a group conversation's numbers; empty otherwise
 
     @property
     def media_count(self) -> int:
@@ -143,6 +145,7 @@ def load_conversation(connector: Connector, thread_id: int) -> ConversationView 
         ).first()
         if thread is None:
             return None
+        group = tuple(participants.of_threads(conn, [thread_id]).get(thread_id, ()))
         views = []
         for stored in stored_messages.in_thread(conn, thread_id):
             # An empty public URL makes every link relative: the page and its media share an
@@ -178,6 +181,7 @@ def load_conversation(connector: Connector, thread_id: int) -> ConversationView 
         line_label=entry.label if entry is not None and entry.label else "",
         other_party=thread.other_party,
         messages=views,
+        participants=group,
     )
 
 

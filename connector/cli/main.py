@@ -10,7 +10,7 @@ from types import FrameType
 import typer
 
 from connector import bootstrap
-from connector.cli import consent, crm, db, jobs, mappings, media
+from connector.cli import connect, consent, crm, db, doctor, jobs, lines, mappings, media
 from connector.cli.common import fail, settings_or_exit
 from connector.logging import configure
 
@@ -24,6 +24,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(mappings.app, name="mappings")
 app.add_typer(media.app, name="media")
+app.add_typer(connect.app, name="connect")
+app.add_typer(lines.app, name="lines")
+app.command("doctor")(doctor.doctor)
 app.add_typer(consent.app, name="consent")
 
 

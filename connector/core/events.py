@@ -19,6 +19,9 @@ class EventKind(enum.StrEnum):
     MESSAGE_SENT = "message.sent"
     STATUS_UPDATED = "message.status_updated"
     IGNORED = "ignored"
+    # Claims to be an event we take (a group message) but its shape cannot be read: kept as an
+    # event for an admin to look at (the doctor counts them), answered 200, never a message.
+    UNREADABLE = "unreadable"
 
 
 class ProviderEvent(BaseModel):
@@ -38,6 +41,8 @@ class ProviderEvent(BaseModel):
     provider_message_id: str | None = None
     status: DeliveryStatus | None = None
     ignored_reason: str | None = None
+    # A group conversation's participants (E.164), every one of whose contacts gets the record.
+    participants: tuple[str, ...] = ()
 
 
 def over_media_limit(limit: int) -> str:

@@ -93,8 +93,12 @@ def load_mappings(directory: Path | str) -> MappingSet:
 
 def load_lines(path: Path) -> tuple[LineBook, list[Problem]]:
     """The lines file and its warnings (placeholder ids left in)."""
-    file = display_path(path)
-    data, source = read_yaml(path.read_text(encoding="utf-8"), file)
+    return parse_lines(path.read_text(encoding="utf-8"), display_path(path))
+
+
+def parse_lines(text: str, file: str) -> tuple[LineBook, list[Problem]]:
+    """`load_lines` of a text not written yet (what `lines import` is about to write)."""
+    data, source = read_yaml(text, file)
     spec = validate(LinesFile, data, source)
     problems: list[Problem] = []
     warnings: list[Problem] = []

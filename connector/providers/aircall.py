@@ -35,6 +35,7 @@ from connector.core.events import (
     WebhookRejected,
     limit_media,
 )
+from connector.core.groups import group_party
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
     MAX_EVENT,
@@ -58,6 +59,21 @@ MESSAGE_EVENTS: Mapping[str, EventKind] = {
     "message.sent": EventKind.MESSAGE_SENT,
     "message.status_updated": EventKind.STATUS_UPDATED,
 }
+
+# Group conversations: `data` is a message plus `group_conversation_id` and `participants`.
+GROUP_EVENTS: Mapping[str, EventKind] = {
+    "group_message.received": EventKind.MESSAGE_RECEIVED,
+    "group_message.sent": EventKind.MESSAGE_SENT,
+    "group_message.status_updated": EventKind.STATUS_UPDATED,
+}
+
+# What the connector's webhook subscribes to (`mms-connector connect aircall`): every event this
+# module reads as a message, and nothing else.
+WEBHOOK_EVENTS: tuple[str, ...] = (*MESSAGE_EVENTS, *GROUP_EVENTS)
+
+# Where a participant's number may sit when `participants` lists objects rather than numbers
+# (the list's item shape is not documented).
+_PARTICIPANT_KEYS = ("phone_number", "e164_digits", "number", "digits", "external_number", "value")
 
 # `channel` is null for SMS/MMS and "whatsapp" for WhatsApp; the explicit names are accepted too.
 _SMS_CHANNELS = frozenset({"sms", "mms"})
@@ -98,6 +114,12 @@ def _parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
     occurred_at = read_instant(envelope.get("timestamp"), "timestamp")
     resource = read_optional_str(envelope.get("resource"), "resource")
 
+    group_kind = GROUP_EVENTS.get(event)
+    if group_kind is not None:
+        try:
+            return _group_event(envelope, event, group_kind, occurred_at)
+        except MalformedEvent as exc:
+            return _unreadable(envelope, event, occurred_at, str(exc))
     kind = MESSAGE_EVENTS.get(event)
     if kind is None:
         return _ignored(envelope, event, occurred_at, f"event {event!r} is not a message event")
@@ -135,6 +157,62 @@ def _parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
     )
 
 
+def _group_event(
+    envelope: Mapping[str, Any], event: str, kind: EventKind, occurred_at: datetime
+) -> ProviderEvent:
+    """A group message: its thread is the group's (`core.groups`), its participants every
+    number whose contact gets the record. The provider's `resource` is not relied on."""
+    data = read_mapping(envelope.get("data"), "data")
+    message_id = read_id(data.get("id"), "data.id")
+    channel = read_optional_str(data.get("channel"), "data.channel")
+    if channel is not None and channel.lower() not in _SMS_CHANNELS:
+        return _ignored(
+            envelope, event, occurred_at, f"channel {channel!r} is not SMS/MMS", message_id
+        )
+    raw_status = read_optional_str(data.get("status"), "data.status", MAX_STATUS)
+    if kind is EventKind.STATUS_UPDATED and raw_status is None:
+        raise MalformedEvent("data.status is required")
+    direction = _direction(data, kind)
+    status = _status(raw_status, direction, kind)
+    group = data.get("group_conversation_id")
+    message: Message | None = None
+    participants: tuple[str, ...] = ()
+    if kind is not EventKind.STATUS_UPDATED or (group is not None and data.get("number")):
+        group_id = read_id(group, "data.group_conversation_id")
+        participants = _participants(data.get("participants"))
+        line = _line_number(data)
+        participants = tuple(p for p in participants if p != line)
+        if not participants:
+            raise MalformedEvent("data.participants: no number besides the line's own")
+        message = _message(data, message_id, direction, status, occurred_at, group_party(group_id))
+    return ProviderEvent(
+        provider=Provider.AIRCALL,
+        event_id=f"aircall:{event}:{message_id}:{(raw_status or '-').lower()}",
+        kind=kind,
+        occurred_at=occurred_at,
+        message=message,
+        provider_message_id=message_id,
+        status=status,
+        participants=participants,
+    )
+
+
+def _participants(value: Any) -> tuple[str, ...]:
+    """The participants' numbers: a list of numbers, or of objects holding one."""
+    if not isinstance(value, list) or not value:
+        raise MalformedEvent("data.participants: not a list of numbers")
+    numbers: list[str] = []
+    for index, item in enumerate(value):
+        path = f"data.participants[{index}]"
+        if isinstance(item, Mapping):
+            key = next((k for k in _PARTICIPANT_KEYS if item.get(k) is not None), None)
+            if key is None:
+                raise MalformedEvent(f"{path}: no phone number in it")
+            item, path = item[key], f"{path}.{key}"
+        numbers.append(read_phone(item, path))
+    return tuple(dict.fromkeys(numbers))
+
+
 def _status(raw_status: str | None, direction: Direction, kind: EventKind) -> DeliveryStatus:
     if direction is Direction.INBOUND:
         return DeliveryStatus.RECEIVED
@@ -164,6 +242,7 @@ def _message(
     direction: Direction,
     status: DeliveryStatus,
     occurred_at: datetime,
+    other_party: str | None = None,
 ) -> Message:
     sent_at = (
         read_optional_instant(data.get("sent_at"), "data.sent_at")
@@ -176,7 +255,7 @@ def _message(
         provider_message_id=message_id,
         direction=direction,
         line_number=_line_number(data),
-        other_party=_other_party(data),
+        other_party=other_party or _other_party(data),
         text=read_text(data.get("body"), "data.body"),
         attachments=_attachments(data),
         status=status,
@@ -258,4 +337,22 @@ def _ignored(
         occurred_at=occurred_at,
         provider_message_id=message_id,
         ignored_reason=reason,
+    )
+
+
+def _unreadable(
+    envelope: Mapping[str, Any], event: str, occurred_at: datetime, reason: str
+) -> ProviderEvent:
+    """A group event whose shape we cannot read: kept (not a message) and reported, so Aircall
+    gets its 200 and an admin sees what arrived."""
+    body = {key: value for key, value in envelope.items() if key != "token"}
+    data = envelope.get("data")
+    raw_id = data.get("id") if isinstance(data, Mapping) else None
+    return ProviderEvent(
+        provider=Provider.AIRCALL,
+        event_id=f"aircall:{event}:{content_digest(body)}",
+        kind=EventKind.UNREADABLE,
+        occurred_at=occurred_at,
+        provider_message_id=str(raw_id)[:128] if isinstance(raw_id, str | int) else None,
+        ignored_reason=f"unreadable {event}: {reason}",
     )

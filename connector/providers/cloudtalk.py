@@ -56,33 +56,6 @@ from connector.providers.payload import (
 
 AUTH_HEADER = "X-Connector-Secret"
 
-# Values in <angle brackets> are the Message trigger's attributes: in the API Request action, put
-# the cursor in the value and click the matching attribute tag listed beside the workflow.
-RECEIVED_BODY_TEMPLATE = """\
-{
-  "event": "message.received",
-  "message_id": "<message id>",
-  "internal_number": "<CloudTalk number>",
-  "external_number": "<contact number>",
-  "text": "<message text>",
-  "media_urls": "<media URLs, if listed>",
-  "created_at": "<message date>"
-}
-"""
-
-SENT_BODY_TEMPLATE = """\
-{
-  "event": "message.sent",
-  "message_id": "<message id>",
-  "internal_number": "<CloudTalk number>",
-  "external_number": "<contact number>",
-  "text": "<message text>",
-  "media_urls": "<media URLs, if listed>",
-  "status": "<delivery status, if listed>",
-  "created_at": "<message date>"
-}
-"""
-
 _URL_SEPARATORS = re.compile(r"[\s,;]+")
 
 
@@ -108,6 +81,61 @@ class CloudTalkFieldMap(BaseModel):
 
 
 DEFAULT_FIELD_MAP = CloudTalkFieldMap()
+
+# What each value of a workflow body is, in the order the bodies list them: in the API Request
+# action, put the cursor in the value and click the Message trigger's attribute tag that matches
+# the text in <angle brackets>. `status` only exists on "Message sent".
+_BODY_VALUES: tuple[tuple[str, str], ...] = (
+    ("message_id", "<message id>"),
+    ("line_number", "<CloudTalk number>"),
+    ("other_party", "<contact number>"),
+    ("text", "<message text>"),
+    ("media_urls", "<media URLs, if listed>"),
+    ("status", "<delivery status, if listed>"),
+    ("created_at", "<message date>"),
+)
+
+# The body `mms-connector connect cloudtalk --check` posts: authenticated like a workflow's, then
+# acknowledged and ignored (200), so the check proves the URL and the header and stores nothing.
+TEST_EVENT = "connector.test"
+
+
+def workflow_body(
+    field_map: CloudTalkFieldMap = DEFAULT_FIELD_MAP, *, sent: bool
+) -> dict[str, Any]:
+    """The JSON body of the "Message received" (or, with `sent`, "Message sent") workflow, built
+    from the field map the parser reads, so what an admin pastes is what the connector expects.
+    A dotted key (`message.text`) becomes a nested object."""
+    body: dict[str, Any] = {}
+    _put(body, field_map.event, field_map.sent_event if sent else field_map.received_event)
+    for name, placeholder in _BODY_VALUES:
+        if name == "status" and not sent:
+            continue
+        _put(body, getattr(field_map, name), placeholder)
+    return body
+
+
+def test_body(field_map: CloudTalkFieldMap, check_id: str) -> dict[str, Any]:
+    """A body that names the test event under the admin's event key."""
+    body: dict[str, Any] = {"check_id": check_id}
+    _put(body, field_map.event, TEST_EVENT)
+    return body
+
+
+def _put(body: dict[str, Any], key: str, value: Any) -> None:
+    node = body
+    *parents, last = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[last] = value
+
+
+RECEIVED_BODY_TEMPLATE = json.dumps(workflow_body(sent=False), indent=2) + "\n"
+SENT_BODY_TEMPLATE = json.dumps(workflow_body(sent=True), indent=2) + "\n"
+
 
 
 def verify(headers: Mapping[str, str], expected_secret: str) -> None:
@@ -146,6 +174,14 @@ def _parse_event(payload: Mapping[str, Any], field_map: CloudTalkFieldMap) -> Pr
     body = read_mapping(payload, "payload")
     fields = _Fields(body)
     event = read_str(fields.get(field_map.event), field_map.event, MAX_EVENT)
+    if event == TEST_EVENT:
+        return ProviderEvent(
+            provider=Provider.CLOUDTALK,
+            event_id=f"cloudtalk:{TEST_EVENT}:{content_digest(dict(body))}",
+            kind=EventKind.IGNORED,
+            occurred_at=datetime.now(UTC),
+            ignored_reason="a test event (`mms-connector connect cloudtalk --check`)",
+        )
     if event == field_map.received_event:
         kind, direction = EventKind.MESSAGE_RECEIVED, Direction.INBOUND
     elif event == field_map.sent_event:

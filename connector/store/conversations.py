@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.core.events import EventKind, ProviderEvent
 from connector.core.model import DeliveryStatus, Direction, Message
-from connector.store import queue
+from connector.store import participants, queue
 from connector.store.queue import utcnow
 from connector.store.tables import attachments, events, messages, threads
 
@@ -72,9 +72,13 @@ def record_event(
         return IngestResult(Outcome.IGNORED)
     if not _insert_event(conn, event, payload):
         return IngestResult(Outcome.DUPLICATE)
+    if event.kind is EventKind.UNREADABLE:  # kept above for the doctor to report; no message
+        return IngestResult(Outcome.IGNORED)
     if event.message is not None:
         thread_id = thread_ids.get(thread_key(event.message)) if thread_ids else None
-        return _record_message(conn, event.message, crms, thread_id)
+        result = _record_message(conn, event.message, crms, thread_id)
+        participants.remember(conn, result.thread_id, event.participants)
+        return result
     return _record_status(conn, event, crms)
 
 

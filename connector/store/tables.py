@@ -136,6 +136,18 @@ attachments = Table(
     UniqueConstraint("message_id", "position"),
 )
 
+# A group conversation's participants (E.164), in the order the provider first listed them: the
+# thread's other party is the group (`core.groups`), each participant's contact gets the record.
+thread_participants = Table(
+    "thread_participants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("thread_id", Id, ForeignKey("threads.id"), nullable=False),
+    Column("phone", String(32), nullable=False),
+    _ts("added_at"),
+    UniqueConstraint("thread_id", "phone"),
+)
+
 crm_records = Table(
     "crm_records",
     metadata,

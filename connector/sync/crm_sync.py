@@ -10,7 +10,7 @@ outcome.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -26,12 +26,13 @@ from connector.mapping import (
     MappingSet,
     build_context,
     render_record,
+    thread_key,
 )
 from connector.mapping.registry import MappingRegistry
 from connector.mapping.schema import Granularity
 from connector.media import links
 from connector.media.status import MediaLink, attachment_links, media_alert
-from connector.store import crm_records, queue
+from connector.store import crm_records, participants, queue
 from connector.store import messages as stored_messages
 from connector.store.conversations import AttachmentState
 from connector.store.db import Database
@@ -93,6 +94,8 @@ class CrmSync:
             for item in pending.values():
                 outcomes.update({job.id: exc for job in item.jobs})
             return outcomes
+        # A group message's job settles several records: it fails if any of them failed.
+        settled: dict[int, BaseException | None] = {}
         by_key = {result.key: result for result in results}
         with self.database.begin() as conn:
             # Only for jobs this worker still holds: a job taken over by another worker (its
@@ -122,7 +125,10 @@ class CrmSync:
                             crm_id=result.crm_id,
                             contact_id=result.contact_id,
                         )
-                outcomes.update({job.id: error for job in item.jobs})
+                for job in item.jobs:
+                    if settled.get(job.id) is None:
+                        settled[job.id] = error
+        outcomes.update(settled)
         return outcomes
 
     # -- rendering -------------------------------------------------------------------------
@@ -136,6 +142,7 @@ class CrmSync:
         outcomes: dict[int, BaseException | None],
     ) -> dict[str, _Pending]:
         loaded = stored_messages.load_many(conn, [int(job.subject) for job in jobs])
+        groups = participants.of_threads(conn, (stored.thread_id for stored in loaded.values()))
         pending: dict[str, _Pending] = {}
         for job in jobs:
             stored = loaded.get(int(job.subject))
@@ -147,17 +154,21 @@ class CrmSync:
                 outcomes[job.id] = Defer(CAPTURE_WAIT_SECONDS, "waiting for media capture")
                 continue
             try:
-                record = self._record(conn, stored, media, mappings, mapping)
+                records = [
+                    self._record(conn, stored, media, mappings, mapping, participant)
+                    for participant in groups.get(stored.thread_id, [None])
+                ]
             except ConnectorError as exc:
                 outcomes[job.id] = exc
                 continue
-            item = pending.get(record.key)
-            if item is None:
-                item = _Pending(record, [], [], _origin(stored.origin, self.crm))
-            # A later job's render wins: it saw the newest status of the record's messages.
-            pending[record.key] = _Pending(
-                record, [*item.jobs, job], [*item.message_ids, stored.id], item.origin
-            )
+            for record in records:
+                item = pending.get(record.key)
+                if item is None:
+                    item = _Pending(record, [], [], _origin(stored.origin, self.crm))
+                # A later job's render wins: it saw the newest status of the record's messages.
+                pending[record.key] = _Pending(
+                    record, [*item.jobs, job], [*item.message_ids, stored.id], item.origin
+                )
         return pending
 
     def _record(
@@ -167,11 +178,18 @@ class CrmSync:
         media: list[MediaLink],
         mappings: MappingSet,
         mapping: CrmMapping,
+        participant: str | None = None,
     ) -> CrmRecord:
+        """The record of `stored`; in a group conversation, the one logged on `participant`'s
+        contact: rendered as if the participant were the other party, keyed by the group's
+        record key and the participant, so each contact gets its own record, once."""
+        group_message = stored.message
         message = stored.message
+        if participant is not None:
+            message = message.model_copy(update={"other_party": participant})
         day: list[CapturedMessage] | None = None
         if mapping.granularity is Granularity.CONVERSATION_DAY:
-            start, end = mapping.day_window(mapping.day_of(message.sent_at))
+            start, end = mapping.day_window(mapping.day_of(group_message.sent_at))
             day = [
                 self._captured(conn, other) if other.id != stored.id else _captured(other, media)
                 for other in stored_messages.in_thread(
@@ -187,7 +205,14 @@ class CrmSync:
             alert=captured.alert,
             messages=day,
         )
-        return render_record(mapping, context)
+        record = render_record(mapping, context)
+        if participant is None:
+            return record
+        return replace(
+            record,
+            key=f"{mapping.record_key(group_message)}:{participant}",
+            thread_key=thread_key(group_message),
+        )
 
     def _captured(self, conn: Connection, stored: StoredMessage) -> CapturedMessage:
         return _captured(stored, attachment_links(conn, stored.id, self.public_url, self.secret))

@@ -48,6 +48,7 @@ ROUTES = [
     ("POST", "/v1/jobs/1/retry", None, "admin"),
     ("POST", "/v1/jobs/retry-dead", None, "admin"),
     ("GET", "/v1/status", None, "admin"),
+    ("GET", "/v1/doctor", None, "admin"),
     ("POST", "/v1/crms/hubspot/resume", None, "admin"),
     ("GET", "/v1/consent", None, "read"),
     ("GET", "/v1/consent/+14155552671", None, "read"),

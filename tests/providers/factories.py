@@ -156,3 +156,25 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+GROUP_ID = "4f8a9c2e-1b7d-4e36-9a51-0c2d7e8f9b13"
+PARTICIPANTS = ("+15551234567", "+15557654321", "+15559876543")
+
+
+def aircall_group_event(
+    event: str = "group_message.received",
+    *,
+    participants: Any = PARTICIPANTS,
+    **data: Any,
+) -> dict[str, Any]:
+    """A group-conversation webhook: a message's `data` plus `group_conversation_id` and
+    `participants` (documented only as those two names; the participants as numbers here)."""
+    if isinstance(participants, tuple):
+        participants = list(participants)
+    plain = event.replace("group_message.", "message.")
+    body = aircall_event(plain, data={"group_conversation_id": GROUP_ID, **data})
+    body["event"] = event
+    if participants is not MISSING:
+        body["data"]["participants"] = participants
+    return body

@@ -331,9 +331,9 @@ def test_null_absent_or_sms_channel_is_an_sms_mms_message(channel: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "event_name", ["call.created", "group_message.received", "contact.updated", "message.deleted"]
+    "event_name", ["call.created", "group_message.deleted", "contact.updated", "message.deleted"]
 )
-def test_events_other_than_the_three_message_events_are_ignored(event_name: str) -> None:
+def test_events_other_than_the_message_events_are_ignored(event_name: str) -> None:
     payload = aircall_event(event_name, resource="call", data={"id": 123})
     event = parse(payload)
 

@@ -423,3 +423,15 @@ def test_any_json_in_any_field_parses_or_is_malformed_never_another_error(
     except MalformedEvent:
         return
     assert isinstance(result, ProviderEvent)
+
+
+def test_the_connect_check_test_event_is_acknowledged_and_never_a_message() -> None:
+    field_map = cloudtalk.CloudTalkFieldMap(event="meta.kind")
+    body = cloudtalk.test_body(field_map, "check-1")
+
+    event = cloudtalk.parse_event(body, field_map)
+
+    assert body == {"check_id": "check-1", "meta": {"kind": "connector.test"}}
+    assert event.kind is EventKind.IGNORED and event.message is None
+    other = cloudtalk.parse_event(cloudtalk.test_body(field_map, "check-2"), field_map)
+    assert event.event_id != other.event_id

@@ -248,6 +248,41 @@
     return row;
   }
 
+  // -- set-up checklist (the checks of `mms-connector doctor`, run on demand) ---------------
+
+  var DOCTOR_WORDS = {
+    pass: { word: "✓ Pass", kind: "delivered" },
+    fail: { word: "✗ Fail", kind: "not-sent" },
+    skip: { word: "– Off", kind: "off" },
+  };
+
+  function doctorItem(check) {
+    var look = DOCTOR_WORDS[check.state] || { word: check.state, kind: "" };
+    var item = stateItem(check.name, look.word, look.kind, check.detail);
+    item.setAttribute("data-state", check.state);
+    if (check.state === "fail" && check.fix) {
+      item.appendChild(el("span", "target-reason doctor-fix", "Fix: " + check.fix));
+    }
+    return item;
+  }
+
+  function runDoctor() {
+    var button = $("doctor-run");
+    button.disabled = true;
+    $("doctor-summary").textContent = "Checking… (this calls the CRMs and providers)";
+    return api("GET", "/v1/doctor").then(function (report) {
+      var list = $("doctor-checks");
+      list.replaceChildren();
+      report.checks.forEach(function (check) { list.appendChild(doctorItem(check)); });
+      var failures = report.checks.filter(function (c) { return c.state === "fail"; }).length;
+      $("doctor-summary").textContent = report.ok ? "All checks pass." : failures + " check(s) fail.";
+      announce("Set-up checklist: " + $("doctor-summary").textContent);
+    }).catch(function (error) {
+      $("doctor-summary").textContent = "";
+      failed(error);
+    }).then(function () { button.disabled = false; });
+  }
+
   // -- loading ------------------------------------------------------------------------------
 
   function refreshStatus() {
@@ -282,6 +317,7 @@
       load();
     });
     $("refresh").addEventListener("click", load);
+    $("doctor-run").addEventListener("click", runDoctor);
     $("sign-out").addEventListener("click", function () {
       sessionStorage.removeItem(KEY);
       announce("");

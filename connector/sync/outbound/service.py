@@ -16,6 +16,7 @@ import structlog
 from connector.core import catalogue, phone
 from connector.core.catalogue import Refusal
 from connector.core.consent import ConsentChange
+from connector.core.groups import SEND_REFUSAL, is_group
 from connector.core.model import DeliveryStatus, Direction, Message, Provider
 from connector.core.rules import AttachmentVerdict, Verdict, validate
 from connector.mapping.errors import MappingError
@@ -98,7 +99,11 @@ def check(connector: Connector, request: SendRequest) -> SendCheck:
     message_errors: list[Refusal] = []
     if entry is None:
         message_errors.append(catalogue.line_not_listed(request.from_))
-    if to is None:
+    if to is None and is_group(request.to.strip()):
+        # A group thread's party (`group:…`), e.g. copied from /v1/threads: nothing to send to.
+        refusal = Refusal(code=catalogue.Code.NUMBER_NOT_ELIGIBLE, message=SEND_REFUSAL)
+        message_errors.append(refusal)
+    elif to is None:
         message_errors.append(
             catalogue.number_not_eligible(request.to, "recipient", _countries(connector, entry))
         )
