@@ -1,6 +1,6 @@
 """group conversations: the participants of a group's thread (thread_participants)
 
-Revision ID: 0018
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04 19:10:00.000000
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0018'
+revision: str = '0008'
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
