@@ -192,4 +192,5 @@ def test_codes_are_the_stable_strings_clients_switch_on():
         "line_not_listed",
         "message_empty",
         "recipient_opted_out",
+        "sending_not_configured",
     }
