@@ -52,6 +52,8 @@ CRM_NAMES = ("hubspot", "salesforce")
 SYNC_BATCH_SIZE = 200
 # A batch this full already makes a whole CRM call (HubSpot's batches carry 100 records).
 LINGER_FILL = 100
+# The longest a batch waits for its CRM's next call slot while gathering more jobs.
+LINGER_LONGEST = 10.0
 
 
 class ProviderSender(Sender, Protocol):
@@ -269,6 +271,10 @@ def _register_crms(connector: Connector) -> None:
         left = getattr(connector.adapter(jobs[0].target), "budget_left", None)
         return left() if left is not None else None
 
+    def budget_wait(jobs: list[Job]) -> float | None:
+        wait = getattr(connector.adapter(jobs[0].target), "budget_wait", None)
+        return wait() if wait is not None else None
+
     # A batch of fewer records than one CRM call carries waits for more when calls are scarce:
     # fewer than a tenth of HubSpot's window left.
     linger = budget_linger(
@@ -276,6 +282,9 @@ def _register_crms(connector: Connector) -> None:
         settings.sync_linger_seconds,
         fill=LINGER_FILL,
         short=max(1, settings.hubspot_rate_limit // 10),
+        budget_wait=budget_wait,
+        # The claimed jobs' leases are renewed only once the batch runs: stay well inside one.
+        longest=min(LINGER_LONGEST, settings.job_lease_seconds / 3),
     )
     if syncs:
         connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)

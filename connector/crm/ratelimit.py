@@ -174,6 +174,11 @@ class RollingWindowBudget:
             return 0
         return max(0, int(st["limit"]) - len(st["slots"]))
 
+    def next_slot_in(self) -> float:
+        """Seconds until one call could start (0 now), every process counted; takes nothing."""
+        state, now = self.store.read(self.key)
+        return max(0.0, self._try_take(state, now, "", 1)[1])
+
     @property
     def limit(self) -> int:
         """The limit in force: the configured one, or less when the server said so."""

@@ -75,6 +75,16 @@ def test_a_slot_is_held_until_a_window_after_the_call_ended(t: FakeTime) -> None
     assert starts(t, limiter(t, limit=1), 3, duration=2.0) == [0, 12, 24]
 
 
+def test_the_next_slot_is_told_without_taking_it(t: FakeTime) -> None:
+    rl = limiter(t, limit=2)
+    assert rl.next_slot_in() == 0
+    starts(t, rl, 2, duration=1.0)  # two calls: 0-1 s and 1-2 s, each held a window after
+
+    assert rl.next_slot_in() == pytest.approx(9.0)
+    assert rl.next_slot_in() == pytest.approx(9.0)  # asking takes nothing
+    assert rl.remaining() == 0
+
+
 def test_headers_saying_less_is_left_slow_us_down(t: FakeTime) -> None:
     rl = limiter(t, limit=100)
     with rl.slot():

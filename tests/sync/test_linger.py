@@ -30,6 +30,25 @@ def test_no_linger_while_the_budget_has_calls_to_spare() -> None:
     assert linger(jobs(1)) == 0
 
 
+def test_with_no_call_slot_free_a_small_batch_gathers_until_its_slot_comes() -> None:
+    # The call would wait for its slot in the rate limiter anyway: waiting here instead costs no
+    # latency and lets the jobs that arrive meanwhile ride along.
+    linger = budget_linger(
+        lambda _batch: 0, 1.5, fill=100, short=10, budget_wait=lambda _batch: 6.0, longest=20.0
+    )
+
+    assert linger(jobs(1)) == 6.0
+
+
+def test_waiting_for_a_slot_is_capped_well_inside_a_lease() -> None:
+    linger = budget_linger(
+        lambda _batch: 0, 1.5, fill=100, short=10, budget_wait=lambda _batch: 60.0, longest=10.0
+    )
+
+    assert linger(jobs(1)) == 10.0
+    assert linger(jobs(100)) == 0  # a full batch goes to wait in the limiter itself
+
+
 def test_a_batch_that_fills_a_call_goes_at_once_without_asking_the_budget() -> None:
     asked: list[int] = []
     linger = budget_linger(lambda batch: asked.append(len(batch)) or 0, 1.5, fill=100, short=10)

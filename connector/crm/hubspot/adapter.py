@@ -108,6 +108,10 @@ class HubSpotAdapter:
         """Calls the shared 10-second budget allows right now (for the sync's linger)."""
         return self.api.limiter.remaining()
 
+    def budget_wait(self) -> float:
+        """Seconds until the shared budget lets the next call start (for the sync's linger)."""
+        return self.api.limiter.next_slot_in()
+
     @property
     def stats(self) -> CallStats:
         """Calls made, by operation and status, and 429s met: for the benchmark and tests."""
