@@ -267,21 +267,15 @@ def _register_crms(connector: Connector) -> None:
         # A batch holds jobs of one kind and one target: route it to that CRM's sync.
         return syncs[jobs[0].target](jobs)
 
-    def budget_left(jobs: list[Job]) -> int | None:
-        left = getattr(connector.adapter(jobs[0].target), "budget_left", None)
-        return left() if left is not None else None
-
     def budget_wait(jobs: list[Job]) -> float | None:
         wait = getattr(connector.adapter(jobs[0].target), "budget_wait", None)
         return wait() if wait is not None else None
 
-    # A batch of fewer records than one CRM call carries waits for more when calls are scarce:
-    # fewer than a tenth of HubSpot's window left.
+    # A batch of fewer records than one CRM call carries waits a moment for more, and until its
+    # CRM's next call slot when the budget is spent.
     linger = budget_linger(
-        budget_left,
         settings.sync_linger_seconds,
         fill=LINGER_FILL,
-        short=max(1, settings.hubspot_rate_limit // 10),
         budget_wait=budget_wait,
         # The claimed jobs' leases are renewed only once the batch runs: stay well inside one.
         longest=min(LINGER_LONGEST, settings.job_lease_seconds / 3),

@@ -92,6 +92,7 @@ class Worker:
         self.database = database
         self.handlers = dict(handlers)
         self.batched = dict(batched or {})
+        self._gathering = {kind: threading.Lock() for kind in self.batched}
         self.concurrency = concurrency
         self.lease = lease
         self.poll_seconds = poll_seconds
@@ -146,14 +147,13 @@ class Worker:
         """Claim and run one job (or one batch); the first job claimed, or None when idle."""
         worker_id = worker_id or self.name
         skip_locked = self.database.is_postgres
+        # While one thread gathers a batch of a kind, the others leave that kind's jobs to it:
+        # several threads gathering at once would split the arrivals into smaller calls.
+        kinds = [*self.handlers, *(k for k in self.batched if not self._gathering[k].locked())]
+        if not kinds:
+            return None
         with self.database.begin() as conn:
-            job = queue.claim(
-                conn,
-                worker_id,
-                self.lease,
-                kinds=[*self.handlers, *self.batched],
-                skip_locked=skip_locked,
-            )
+            job = queue.claim(conn, worker_id, self.lease, kinds=kinds, skip_locked=skip_locked)
             batch = [job] if job else []
             if job is not None and job.kind in self.batched:
                 batch += queue.claim_more(
@@ -188,7 +188,8 @@ class Worker:
         spec = self.batched[batch[0].kind]
         room = spec.size - len(batch)
         seconds = spec.linger(batch) if spec.linger is not None and room > 0 else 0.0
-        if seconds <= 0:
+        gathering = self._gathering[batch[0].kind]
+        if seconds <= 0 or not gathering.acquire(blocking=False):
             return []
 
         def claim_more(limit: int) -> list[Job]:
@@ -202,7 +203,10 @@ class Worker:
                     skip_locked=self.database.is_postgres,
                 )
 
-        return linger.gather(claim_more, room, seconds, stopping=self.stopping)
+        try:
+            return linger.gather(claim_more, room, seconds, stopping=self.stopping)
+        finally:
+            gathering.release()
 
     def _run(self, job: Job, worker_id: str) -> None:
         started = time.perf_counter()

@@ -18,48 +18,39 @@ def jobs(count: int) -> list[Job]:
     return [Job.__new__(Job) for _ in range(count)]
 
 
-def test_a_small_batch_lingers_when_the_budget_is_nearly_spent() -> None:
-    linger = budget_linger(lambda _batch: 3, 1.5, fill=100, short=10)
+def test_a_small_batch_lingers_for_the_configured_time() -> None:
+    linger = budget_linger(1.5, fill=100, budget_wait=lambda _batch: 0.0)
 
     assert linger(jobs(1)) == 1.5
-
-
-def test_no_linger_while_the_budget_has_calls_to_spare() -> None:
-    linger = budget_linger(lambda _batch: 60, 1.5, fill=100, short=10)
-
-    assert linger(jobs(1)) == 0
 
 
 def test_with_no_call_slot_free_a_small_batch_gathers_until_its_slot_comes() -> None:
     # The call would wait for its slot in the rate limiter anyway: waiting here instead costs no
     # latency and lets the jobs that arrive meanwhile ride along.
-    linger = budget_linger(
-        lambda _batch: 0, 1.5, fill=100, short=10, budget_wait=lambda _batch: 6.0, longest=20.0
-    )
+    linger = budget_linger(1.5, fill=100, budget_wait=lambda _batch: 6.0, longest=20.0)
 
     assert linger(jobs(1)) == 6.0
 
 
 def test_waiting_for_a_slot_is_capped_well_inside_a_lease() -> None:
-    linger = budget_linger(
-        lambda _batch: 0, 1.5, fill=100, short=10, budget_wait=lambda _batch: 60.0, longest=10.0
-    )
+    linger = budget_linger(1.5, fill=100, budget_wait=lambda _batch: 60.0, longest=10.0)
 
     assert linger(jobs(1)) == 10.0
-    assert linger(jobs(100)) == 0  # a full batch goes to wait in the limiter itself
 
 
 def test_a_batch_that_fills_a_call_goes_at_once_without_asking_the_budget() -> None:
     asked: list[int] = []
-    linger = budget_linger(lambda batch: asked.append(len(batch)) or 0, 1.5, fill=100, short=10)
+    linger = budget_linger(
+        1.5, fill=100, budget_wait=lambda batch: asked.append(len(batch)) or 60.0
+    )
 
     assert linger(jobs(100)) == 0
     assert asked == []
 
 
-def test_no_linger_for_a_target_without_a_budget_or_when_turned_off() -> None:
-    assert budget_linger(lambda _batch: None, 1.5, fill=100, short=10)(jobs(1)) == 0
-    assert budget_linger(lambda _batch: 0, 0.0, fill=100, short=10)(jobs(1)) == 0
+def test_a_target_without_a_budget_lingers_the_configured_time_and_zero_turns_it_off() -> None:
+    assert budget_linger(1.5, fill=100, budget_wait=lambda _batch: None)(jobs(1)) == 1.5
+    assert budget_linger(0.0, fill=100, budget_wait=lambda _batch: 6.0)(jobs(1)) == 0
 
 
 def test_a_stopping_worker_does_not_linger() -> None:
@@ -109,5 +100,19 @@ def test_without_a_linger_the_batch_goes_with_what_was_there(sqlite_database: Da
     worker = lingering_worker(sqlite_database, handler, seconds=0.0, arrivals=2, size=5)
 
     worker.run_once()
+
+    assert handler.calls == [["first"]]
+
+
+def test_while_one_thread_gathers_a_kind_the_others_leave_its_jobs_to_it(
+    sqlite_database: Database,
+) -> None:
+    queue_syncs(sqlite_database, [("first", 1)])
+    handler = RecordingBatch()
+    worker = lingering_worker(sqlite_database, handler, seconds=0.0, arrivals=0, size=5)
+
+    with worker._gathering["sync_crm"]:  # another thread of this worker is gathering
+        assert worker.run_once() is None
+    assert worker.run_once() is not None
 
     assert handler.calls == [["first"]]
