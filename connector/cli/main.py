@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import signal
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
 
 import typer
@@ -25,6 +26,28 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(mappings.app, name="mappings")
 app.add_typer(media.app, name="media")
 app.add_typer(consent.app, name="consent")
+
+DISTRIBUTION = "mms-crm-connector"
+
+
+def _version(requested: bool) -> None:
+    if not requested:
+        return
+    try:
+        number = version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "unknown (not installed)"
+    typer.echo(f"mms-connector {number}")
+    raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version_requested: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Keeps Aircall/CloudTalk MMS conversations and writes them into HubSpot and Salesforce."""
 
 
 @app.command()
