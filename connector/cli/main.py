@@ -86,12 +86,36 @@ def run_worker(
     concurrency: int = typer.Option(
         0, help="Parallel jobs (default CONNECTOR_WORKER_CONCURRENCY)."
     ),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve /metrics and the liveness probe /healthz on this port (0: none).",
+    ),
+    stall_seconds: float = typer.Option(
+        300.0,
+        "--stall-seconds",
+        min=1.0,
+        help="/healthz answers 503 once a job loop has not come round for this long.",
+    ),
 ) -> None:
     """Run only the worker: claims jobs until SIGTERM/SIGINT, then finishes the jobs in hand."""
+    from connector.sync.probe import WorkerProbe
+
     settings = settings_or_exit()
     configure(settings.log_level)
     connector = bootstrap.build(settings)
     worker = connector.worker(concurrency=concurrency or None)
+    probe = None
+    if metrics_port:
+        try:
+            probe = WorkerProbe(
+                worker, connector.database, port=metrics_port, stall_seconds=stall_seconds
+            ).start()
+        except OSError as exc:
+            connector.close()
+            fail(f"cannot serve the metrics port {metrics_port}: {exc.strerror or exc}")
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         worker.stopping.set()
@@ -99,5 +123,7 @@ def run_worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     worker.run_forever()
+    if probe is not None:
+        probe.stop()
     connector.close()
     sys.exit(0)
