@@ -18,6 +18,7 @@ import time
 import structlog
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.requests import HTTPConnection
@@ -67,11 +68,17 @@ class AccessLog:
 
 
 def instrument(app: FastAPI) -> None:
-    """Add the request id, the access log and the HTTP metrics to `app` (outermost first)."""
+    """Add the request id, the access log and the HTTP metrics to `app` (outermost first).
+
+    The HTTP metrics live in a registry of the app's own (`app.state.http_metrics`), which
+    `/metrics` renders: a process holds one app, and the tests many."""
+    registry = CollectorRegistry(auto_describe=True)
     Instrumentator(
         should_group_status_codes=False,
         should_group_untemplated=True,  # every unknown path is one "none" series
         excluded_handlers=["/metrics"],
+        registry=registry,
     ).instrument(app, metric_namespace="connector", latency_lowr_buckets=LATENCY_BUCKETS)
+    app.state.http_metrics = registry
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)

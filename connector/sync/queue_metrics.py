@@ -56,8 +56,9 @@ class QueueCollector(Collector):
         yield age
 
 
-def exposition(database: Database) -> bytes:
-    """This process's metrics and the queue's, in Prometheus's text format."""
+def exposition(database: Database, *more: CollectorRegistry) -> bytes:
+    """This process's metrics (with `more` registries) and the queue's, in Prometheus's text
+    format."""
     queue = CollectorRegistry(auto_describe=False)
     queue.register(QueueCollector(database))
-    return generate_latest(REGISTRY) + generate_latest(queue)
+    return b"".join(generate_latest(registry) for registry in (REGISTRY, *more, queue))
