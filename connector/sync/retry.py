@@ -21,7 +21,7 @@ _MAX_DOUBLINGS = 30
 def ceiling_seconds(attempt: int) -> float:
     """The longest delay after attempt `attempt` (1 for the first): 5 s, 10 s, 20 s… up to 1 h."""
     doublings = min(max(attempt, 1) - 1, _MAX_DOUBLINGS)
-    return min(CAP_SECONDS, BASE_SECONDS * 2**doublings)
+    return min(CAP_SECONDS, BASE_SECONDS * float(2**doublings))
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
