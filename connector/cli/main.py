@@ -13,7 +13,7 @@ import typer
 from connector import bootstrap
 from connector.cli import consent, crm, db, jobs, mappings, media
 from connector.cli.common import fail, settings_or_exit
-from connector.logging import configure
+from connector.logs import configure
 
 app = typer.Typer(
     name="mms-connector",

@@ -31,7 +31,7 @@ from simple_salesforce.format import format_external_id
 
 from connector.crm.base import RecordWrite
 from connector.crm.salesforce import ClientCredentialsAuth
-from connector.logging import configure
+from connector.logs import configure
 from connector.store import migrate
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database

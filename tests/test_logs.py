@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector.logging import scrub
+from connector.logs import scrub
 from tests.api.live import Service, wait_until
 from tests.conftest import API_TOKEN
 from tests.pages.kit import png
@@ -88,7 +88,7 @@ def test_a_running_service_logs_only_redacted_json(tmp_path: Path, media_host: s
 
 _EXCEPTION_SCRIPT = """
 import logging
-from connector.logging import configure
+from connector.logs import configure
 configure("INFO", json=True)
 try:
     raise ValueError(MESSAGE)
