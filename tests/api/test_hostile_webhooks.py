@@ -194,7 +194,6 @@ def _service(folder: Path, postgres_url: str) -> Iterator[Service]:
 
 
 @pytest.mark.postgres
-@pytest.mark.xdist_group("hostile-postgres")  # one worker, one service
 @pytest.mark.parametrize(
     ("data", "field"),
     [
@@ -233,7 +232,6 @@ def test_nul_bytes_and_long_values_are_refused_naming_the_field(
 
 
 @pytest.mark.postgres
-@pytest.mark.xdist_group("hostile-postgres")  # one worker, one service
 def test_an_over_long_event_name_is_refused(postgres_service: Service) -> None:
     response = httpx.post(
         f"{postgres_service.url}/webhooks/aircall", json=aircall_event(event="e" * 300)
@@ -244,7 +242,6 @@ def test_an_over_long_event_name_is_refused(postgres_service: Service) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.xdist_group("hostile-postgres")  # one worker, one service
 def test_nul_bytes_in_message_text_are_stripped_and_the_message_kept(
     postgres_service: Service,
 ) -> None:

@@ -39,17 +39,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run last: playwright's sync API keeps an event loop running in the main
-    thread until the session ends, and a later test calling `asyncio.run` would fail. Under
-    xdist they all run in one worker (one Chromium, one live connector). Without Chromium they
-    skip, except in CI, where they must run (and fail)."""
+    thread until the session ends, and a later test calling `asyncio.run` would fail (each
+    xdist worker runs its share in collection order, so they come last there too). Without
+    Chromium they skip, except in CI, where they must run (and fail)."""
     browser = [item for item in items if item.get_closest_marker("browser") is not None]
     others = [item for item in items if item.get_closest_marker("browser") is None]
     items[:] = others + browser
-    for item in browser:
-        item.add_marker(pytest.mark.xdist_group("browser"))
     if os.environ.get("CI") or Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
         return
     skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing (apt-get install chromium)")
