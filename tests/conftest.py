@@ -1,18 +1,32 @@
-"""Fixtures shared by the whole suite: real databases (SQLite file, PostgreSQL) and a connector."""
+"""Fixtures shared by the whole suite: real databases (SQLite file, PostgreSQL) and a connector.
+
+Every test runs with no `CONNECTOR_*` or `AWS_*` variable of the caller's environment, so a
+developer's exported credentials never reach a real CRM, provider or bucket. A new SQLite
+database is a copy of one migrated once per test process (an Alembic upgrade costs ~0.1-0.3 s,
+a copy ~1 ms); Alembic then finds it at head and does nothing. The shipped mappings are compiled
+once per process too (~70 ms each time otherwise).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from connector import bootstrap
 from connector.bootstrap import Connector
 from connector.config import Settings
+from connector.mapping import registry as mapping_registry
+from connector.mapping.loader import watched_files
+from connector.mapping.model import MappingSet
 from connector.store import migrate
 from connector.store.db import Database, normalize_url
 from tests.providers.factories import AIRCALL_TOKEN, CLOUDTALK_SECRET
@@ -22,6 +36,32 @@ POSTGRES_URL = os.environ.get("CONNECTOR_TEST_DATABASE_URL")
 API_TOKEN = "test-api-token-9f86d081884c7d659a2feaa0c55ad015"
 
 pytest_plugins = ["tests.fakes.s3"]  # the loopback S3 server and its buckets
+# Property tests: `ci` (CI is set) tries fewer examples, with no deadline, since a loaded machine
+# makes any example slow; `dev` keeps Hypothesis's example count. HYPOTHESIS_PROFILE overrides.
+hypothesis_settings.register_profile("ci", max_examples=25, deadline=None, database=None)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that start several processes (`*_processes.py`) hold the longest tests: they
+    start first, so that under xdist they do not run alone at the end."""
+    items.sort(key=lambda item: not item.path.name.endswith("_processes.py"))
+
+
+# The test harness's own inputs, read when the suite starts; never a connector setting.
+HARNESS_PREFIX = "CONNECTOR_TEST_"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the caller's connector settings or AWS credentials (each test that needs
+    some sets its own)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or (
+            name.startswith("CONNECTOR_") and not name.startswith(HARNESS_PREFIX)
+        ):
+            monkeypatch.delenv(name)
 
 
 def _require_postgres() -> str:
@@ -35,6 +75,14 @@ def _require_postgres() -> str:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a schema of this test's own, dropped afterwards."""
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new empty schema, dropped at the end (for
+    fixtures of a wider scope than one test)."""
     base = normalize_url(_require_postgres())
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -45,6 +93,77 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@functools.cache
+def _sqlite_template() -> bytes:
+    """A SQLite database at head, migrated once per test process (xdist workers each have
+    theirs)."""
+    with tempfile.TemporaryDirectory(prefix="connector-template-") as folder:
+        path = Path(folder) / "connector.db"
+        database = Database(f"sqlite:///{path}")
+        _real_upgrade(database)
+        database.dispose()  # the last connection checkpoints the WAL into the file
+        return path.read_bytes()
+
+
+_real_upgrade = migrate.upgrade
+
+
+def _upgrade_from_template(database: Database, revision: str = "head") -> None:
+    """`migrate.upgrade`, except that a SQLite file nothing was ever written to (`Database`
+    creates it empty) first becomes a copy of the template, which Alembic finds at head."""
+    path = _sqlite_path(database.url)
+    if revision == "head" and path is not None and _untouched(path):
+        with path.open("r+b") as file:
+            file.write(_sqlite_template())
+    _real_upgrade(database, revision)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///") and "?" not in url and ":memory:" not in url:
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def _untouched(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    return path.exists() and path.stat().st_size == 0 and not wal.exists()
+
+
+@pytest.fixture(autouse=True)
+def _migrated_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's new SQLite database (`make_database`, `bootstrap.build`, in-process CLI
+    commands) starts from the migrated template instead of running every migration again."""
+    monkeypatch.setattr(migrate, "upgrade", _upgrade_from_template)
+
+
+SHIPPED_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+_real_load_mappings = mapping_registry.load_mappings
+
+
+@functools.cache
+def _shipped_mappings(_signature: tuple[tuple[str, int, int], ...]) -> MappingSet:
+    return _real_load_mappings(SHIPPED_MAPPINGS)
+
+
+def _load_mappings_once(directory: Path | str) -> MappingSet:
+    """`load_mappings`, compiled once per process for the repository's own `mappings/` (most
+    connectors the tests build use them; a `MappingSet` is immutable). Other folders, which
+    tests write and change, load every time."""
+    if Path(directory).resolve() != SHIPPED_MAPPINGS:
+        return _real_load_mappings(directory)
+    signature = tuple(
+        (path.name, stat.st_mtime_ns, stat.st_size)
+        for path in watched_files(SHIPPED_MAPPINGS)
+        if path.exists() and (stat := path.stat())
+    )
+    return _shipped_mappings(signature)
+
+
+@pytest.fixture(autouse=True)
+def _shipped_mappings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mapping_registry, "load_mappings", _load_mappings_once)
 
 
 def make_database(url: str) -> Database:

@@ -259,6 +259,27 @@ def test_api_probes_readyz_and_healthz_and_the_worker_has_time_to_finish_its_job
     assert worker["template"]["spec"]["terminationGracePeriodSeconds"] >= 60
 
 
+def test_the_worker_is_restarted_when_stuck_and_scraped_on_its_probe_port() -> None:
+    pod = _workloads()["worker"]["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    args = container["args"]
+    cli_role(args)  # the real CLI accepts the options
+    port = int(args[args.index("--metrics-port") + 1])
+    stall = float(args[args.index("--stall-seconds") + 1])
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    probe = container["livenessProbe"]
+    assert probe["httpGet"]["path"] == "/healthz"
+    assert ports[probe["httpGet"]["port"]] == port
+    # A stuck loop is restarted within minutes, but a slow job (a CRM batch, a large
+    # download, both bounded by their timeouts) never looks stuck.
+    assert 120 <= stall <= 900
+    assert pod["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+
+
 def test_api_and_worker_share_a_read_write_many_media_volume() -> None:
     claims = {
         doc["metadata"]["name"]: doc

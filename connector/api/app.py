@@ -22,6 +22,7 @@ from connector.api import (
     uploads,
     webhooks,
 )
+from connector.api.observability import instrument
 from connector.bootstrap import Connector
 from connector.core.model import Provider
 from connector.sync.ingest_writer import IngestWriter
@@ -71,4 +72,5 @@ def create_app(connector: Connector, *, embedded_worker: bool = False) -> FastAP
     app.include_router(pages.router)
     app.include_router(records.router)
     pages.mount_static(app)
+    instrument(app)
     return app

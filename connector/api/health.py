@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from connector.api.deps import ConnectorDep
 from connector.bootstrap import Connector
 from connector.store import migrate, queue
+from connector.sync.queue_metrics import exposition
 
 router = APIRouter(tags=["health"])
 
@@ -100,5 +101,7 @@ async def readyz(connector: ConnectorDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(connector: ConnectorDep, request: Request) -> Response:
+    http = getattr(request.app.state, "http_metrics", None)
+    more = [http] if http is not None else []
+    return Response(exposition(connector.database, *more), media_type=CONTENT_TYPE_LATEST)

@@ -8,11 +8,10 @@ shows the thread's messages in order, each message's text above its media (4 pre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, status
@@ -28,7 +27,6 @@ from connector.core.policy import PREVIEW_COUNT
 from connector.media import archive
 from connector.media.links import LinkKind, verify
 from connector.media.status import MediaLink, attachment_links, conversation_alerts
-from connector.media.store import BlobMissing, MediaStore
 from connector.store import messages as stored_messages
 from connector.store import participants
 from connector.store.conversations import AttachmentState
@@ -218,52 +216,6 @@ async def conversation_page(token: str, connector: ConnectorDep) -> HTMLResponse
 # -- Download all ------------------------------------------------------------------------------
 
 
-class _Zeros:
-    """A blob stand-in of a known size: the archive is built once without the bytes, to learn
-    its exact length (stored entries, so only sizes and names matter)."""
-
-    def __init__(self, size: int) -> None:
-        self._left = size
-
-    def read(self, size: int = -1) -> bytes:
-        take = self._left if size < 0 else min(size, self._left)
-        self._left -= take
-        return bytes(take)
-
-    def __enter__(self) -> _Zeros:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-class _Unsized(Exception):
-    """The store cannot tell a blob's size without reading it."""
-
-
-class _SizingStore:
-    def __init__(self, store: MediaStore) -> None:
-        self._store = store
-
-    def open(self, content_hash: str) -> _Zeros:
-        try:
-            blob = self._store.stat(content_hash)
-        except OSError:  # a remote store that does not answer: no length, the zip still streams
-            raise _Unsized(content_hash) from None
-        if blob is None:
-            raise BlobMissing(content_hash)
-        return _Zeros(blob.size)
-
-
-def archive_length(store: MediaStore, entries: list[archive.ArchiveEntry]) -> int | None:
-    """The zip's exact length in bytes, or None when the store cannot size blobs cheaply."""
-    sizing = cast(MediaStore, _SizingStore(store))
-    try:
-        return sum(len(chunk) for chunk in archive.stream_zip(sizing, entries))
-    except _Unsized:
-        return None
-
-
 @router.get(
     "/{token}/media.zip",
     summary="Every medium of a conversation in one zip (signed link)",
@@ -290,8 +242,11 @@ async def conversation_zip(token: str, connector: ConnectorDep) -> Response:
             status_code=status.HTTP_410_GONE,
             headers={"Cache-Control": "no-store"},
         )
-    store = connector.media_store
-    length = await anyio.to_thread.run_sync(archive_length, store, found.entries)
+    # The length is known before the first byte (stored entries, sizes from the store), so
+    # the browser shows progress and time remaining.
+    chunks, length = await anyio.to_thread.run_sync(
+        archive.sized_zip, connector.media_store, found.entries
+    )
     headers = {
         "Content-Disposition": f'attachment; filename="{found.filename}"',
         "Cache-Control": "no-store",
@@ -299,5 +254,4 @@ async def conversation_zip(token: str, connector: ConnectorDep) -> Response:
     }
     if length is not None:
         headers["Content-Length"] = str(length)
-    chunks: Iterator[bytes] = archive.stream_zip(store, found.entries)
     return StreamingResponse(chunks, media_type="application/zip", headers=headers)

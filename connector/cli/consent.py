@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from connector import bootstrap
-from connector.cli.common import fail, settings_or_exit
+from connector.cli.common import connector_or_exit, fail
 from connector.core.consent import ConsentSource
 from connector.sync import consent
 from connector.sync.consent import InvalidConsent
@@ -25,7 +24,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the whole record as JSON."),
 ) -> None:
     """A number's consent state and its history, newest first."""
-    connector = bootstrap.build(settings_or_exit())
+    connector = connector_or_exit()
     try:
         view = consent.show(connector, number)
     except InvalidConsent as exc:
@@ -58,7 +57,7 @@ def set_(
     actor: str = typer.Option("", "--actor", help="Who decided (kept with the change)."),
 ) -> None:
     """Opt a number out, or back in, as an admin (with a reason)."""
-    connector = bootstrap.build(settings_or_exit())
+    connector = connector_or_exit()
     try:
         change = consent.set_consent(
             connector,
@@ -88,7 +87,7 @@ def import_(
     Bad lines are reported with their line number and left out; the good ones are kept. Exits 1
     when any line was refused.
     """
-    connector = bootstrap.build(settings_or_exit())
+    connector = connector_or_exit()
     try:
         report = import_file(connector, file, dry_run=dry_run)
     except InvalidConsent as exc:

@@ -6,9 +6,8 @@ import enum
 
 import typer
 
-from connector.cli.common import settings_or_exit
+from connector.cli.common import database_or_exit
 from connector.store import queue
-from connector.store.db import Database
 
 app = typer.Typer(help="The CRMs the connector writes to.", no_args_is_help=True)
 
@@ -21,7 +20,7 @@ class Crm(enum.StrEnum):
 @app.command()
 def resume(crm: Crm = typer.Argument(..., help="The CRM whose pause to lift.")) -> None:
     """Lift the CRM's pause now: its waiting jobs run at once."""
-    database = Database(settings_or_exit().effective_database_url)
+    database = database_or_exit()
     try:
         with database.begin() as conn:
             resumed = queue.resume_target(conn, crm.value)

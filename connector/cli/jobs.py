@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
-from connector.cli.common import fail, settings_or_exit
+from connector.cli.common import database_or_exit, fail
 from connector.store import queue
-from connector.store.db import Database
 from connector.store.queue import JobState
 
 app = typer.Typer(help="The job queue.", no_args_is_help=True)
-
-
-def _database() -> Database:
-    return Database(settings_or_exit().effective_database_url)
 
 
 @app.command("list")
 def list_jobs(
     state: JobState | None = typer.Option(None, help="Only jobs in this state."),
     limit: int = typer.Option(50, min=1),
+    as_json: bool = typer.Option(
+        False, "--json", help="A JSON array, each job as `GET /v1/jobs` gives it."
+    ),
 ) -> None:
     """Jobs, newest first."""
-    database = _database()
-    with database.read() as conn:
-        found = queue.list_jobs(conn, state=state, limit=limit)
+    database = database_or_exit()
+    try:
+        with database.read() as conn:
+            found = queue.list_jobs(conn, state=state, limit=limit)
+    finally:
+        database.dispose()
+    if as_json:
+        from connector.api.jobs import JobOut
+
+        typer.echo(json.dumps([JobOut.of(job).model_dump(mode="json") for job in found], indent=2))
+        return
     for job in found:
         error = f"  {job.last_error}" if job.last_error else ""
         typer.echo(
@@ -43,7 +51,7 @@ def retry(
     """Replay a dead job (or all of them) once its cause is fixed."""
     if (job_id is None) == (not all_dead):
         fail("give a job id or --all-dead (not both)", code=2)
-    database = _database()
+    database = database_or_exit()
     with database.begin() as conn:
         if all_dead:
             typer.echo(f"{queue.retry_all_dead(conn)} dead jobs queued again")

@@ -14,8 +14,10 @@ costs bounded memory and time.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -153,17 +155,25 @@ class _PublicOnlyBackend(DeadlineBackend):
         raise last
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (httpx's defaults: certifi's roots, hostname checks) for every fetcher of
+    the process: loading the roots costs ~25 ms, and a context is safe to share across threads
+    and connections."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with our dialler (deadline-bound, and public-only unless private
     addresses are allowed); no proxy (a proxy would dial for us)."""
 
     def __init__(self, resolver: Resolver | None) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_tls_context(), trust_env=False)
         backend = DeadlineBackend() if resolver is None else _PublicOnlyBackend(resolver)
         # httpx takes no network backend, so the pool is rebuilt with ours; TLS still checks the
         # certificate against the URL's host name (httpcore passes it as server_hostname).
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_tls_context(),
             max_connections=20,
             max_keepalive_connections=10,
             keepalive_expiry=5.0,

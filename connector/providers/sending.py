@@ -48,6 +48,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import httpx
 
+from connector import metrics
 from connector.core import phone
 from connector.core.consent import means_unsubscribed
 from connector.core.errors import (
@@ -339,6 +340,7 @@ class HttpSender:
         )
         self._max_wait = max_wait
         self._log = logging.getLogger(type(self).__module__)
+        self._label = self.provider_name.lower()  # as `connector_webhook_events_total` names it
 
     def __repr__(self) -> str:  # never the credentials
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -398,7 +400,11 @@ class HttpSender:
                 follow_redirects=False,
             )
         except httpx.TransportError as exc:
+            metrics.PROVIDER_CALLS.labels(provider=self._label, status="no_answer").inc()
             raise self._fail(message, transport_failure(self.provider_name, exc)) from exc
+        metrics.PROVIDER_CALLS.labels(
+            provider=self._label, status=str(response.status_code)
+        ).inc()
         if response.is_success:
             self.limiter.observe(response.headers)
             return response

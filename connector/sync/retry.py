@@ -1,24 +1,33 @@
-"""When a failed job runs again: exponential backoff with full jitter, or the CRM's Retry-After."""
+"""When a failed job runs again: exponential backoff with full jitter, or the CRM's Retry-After.
+
+Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): the delay is drawn
+uniformly between nothing and a ceiling that doubles with each attempt up to a cap, so workers
+that failed together do not all come back together.
+"""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
-
-from tenacity import RetryCallState, wait_random_exponential
 
 BASE_SECONDS = 5.0
 CAP_SECONDS = 3600.0
 # Full jitter may draw a delay of nothing; a failing remote still gets a moment of rest.
 MIN_SECONDS = 1.0
+# 5 s doubled 10 times already passes the cap; larger exponents would only overflow.
+_MAX_DOUBLINGS = 30
 
-_wait = wait_random_exponential(multiplier=BASE_SECONDS, max=CAP_SECONDS)
+
+def ceiling_seconds(attempt: int) -> float:
+    """The longest delay after attempt `attempt` (1 for the first): 5 s, 10 s, 20 s… up to 1 h."""
+    doublings = min(max(attempt, 1) - 1, _MAX_DOUBLINGS)
+    return min(CAP_SECONDS, BASE_SECONDS * float(2**doublings))
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     """Delay before attempt `attempt + 1`; a remote `Retry-After` wins when it is longer."""
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-    state.attempt_number = max(attempt, 1)
-    delay = max(float(_wait(state)), MIN_SECONDS)
+    jitter = random.uniform(0.0, ceiling_seconds(attempt))  # noqa: S311 (spreading, not secrecy)
+    delay = max(jitter, MIN_SECONDS)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

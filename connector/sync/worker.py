@@ -102,6 +102,9 @@ class Worker:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.heartbeat = Heartbeat(database, lease)
+        # When each job loop last came round (monotonic): a loop stuck in one job stops ticking,
+        # which the liveness probe reports (`stalled_seconds`).
+        self._ticks: dict[str, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -131,7 +134,13 @@ class Worker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        self._ticks.clear()
         log.info("worker.stopped", worker=self.name)
+
+    def stalled_seconds(self) -> float:
+        """How long the slowest job loop has gone without coming round (0 before any runs)."""
+        ticks = list(self._ticks.values())
+        return max(0.0, time.monotonic() - min(ticks)) if ticks else 0.0
 
     def run_forever(self) -> None:
         self.start()
@@ -210,22 +219,27 @@ class Worker:
 
     def _run(self, job: Job, worker_id: str) -> None:
         started = time.perf_counter()
-        try:
-            self.handlers[job.kind](job)
-        except Exception as exc:
-            self._settle(job, worker_id, exc)
-        else:
-            self._settle(job, worker_id, None)
+        # Every line logged while the job runs (adapters, SDKs, httpx) carries its id.
+        with structlog.contextvars.bound_contextvars(job_id=job.id, job_kind=job.kind):
+            try:
+                self.handlers[job.kind](job)
+            except Exception as exc:
+                self._settle(job, worker_id, exc)
+            else:
+                self._settle(job, worker_id, None)
         metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
 
     def _run_batch(self, batch: list[Job], worker_id: str) -> None:
         started = time.perf_counter()
-        try:
-            outcomes: Mapping[int, BaseException | None] = self.batched[batch[0].kind].handler(
-                batch
-            )
-        except Exception as exc:
-            outcomes = {job.id: exc for job in batch}
+        # A batch is named by its first job; `_settle` names each job of it.
+        with structlog.contextvars.bound_contextvars(
+            job_batch=batch[0].id, job_kind=batch[0].kind, batch_size=len(batch)
+        ):
+            handler = self.batched[batch[0].kind].handler
+            try:
+                outcomes: Mapping[int, BaseException | None] = handler(batch)
+            except Exception as exc:
+                outcomes = {job.id: exc for job in batch}
         for job in batch:
             if job.id in outcomes:
                 self._settle(job, worker_id, outcomes[job.id])
@@ -291,6 +305,9 @@ class Worker:
             bound.error("job.crashed", error=type(error).__name__, exc_info=error)
             outcome = self._retry(job, worker_id, f"internal error: {type(error).__name__}", None)
         metrics.JOBS.labels(kind=job.kind, outcome=outcome).inc()
+        metrics.JOB_AGE.labels(kind=job.kind, outcome=outcome).observe(
+            max(0.0, (utcnow() - job.created_at).total_seconds())
+        )
         bound.debug("job.finished", outcome=outcome)
 
     def _retry(self, job: Job, worker_id: str, reason: str, retry_after: float | None) -> str:
@@ -322,6 +339,7 @@ class Worker:
 
     def _loop(self, worker_id: str) -> None:
         while not self.stopping.is_set():
+            self._ticks[worker_id] = time.monotonic()
             try:
                 job = self.run_once(worker_id)
             except Exception:

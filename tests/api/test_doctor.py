@@ -28,7 +28,7 @@ from connector.store.budgets import MemoryBuckets
 from tests.api.live import serving
 from tests.api.test_jobs import dead_job
 from tests.conftest import API_TOKEN, make_settings
-from tests.crm.test_salesforce_kit import prepare
+from tests.crm.salesforce_kit import prepare
 from tests.fakes.providers import FakeAircall
 from tests.fakes.salesforce import FakeSalesforce
 from tests.providers.factories import AIRCALL_TOKEN

@@ -22,8 +22,8 @@ from connector import bootstrap
 from connector.api.app import create_app
 from connector.bootstrap import Connector
 from connector.store.tables import messages
-from tests.api.live import MB, Service, filler, raw_post, serving
-from tests.conftest import API_TOKEN, make_database, make_settings
+from tests.api.live import MB, Service, filler, raw_post, serving, wait_until
+from tests.conftest import API_TOKEN, make_database, make_settings, postgres_schema
 from tests.providers.factories import (
     AIRCALL_TOKEN,
     CLOUDTALK_SECRET,
@@ -170,13 +170,19 @@ def test_json_nested_a_thousand_deep_is_a_400(live: str, path: str, opening: byt
 # -- PostgreSQL: NUL bytes, long values, and what the log keeps -------------------------------
 
 
-@pytest.fixture
-def postgres_service(tmp_path: Path, postgres_url: str) -> Iterator[Service]:
+@pytest.fixture(scope="module")
+def postgres_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One service on one PostgreSQL schema for the module's tests: each sends its own event."""
+    with postgres_schema() as url:
+        yield from _service(tmp_path_factory.mktemp("postgres-service"), url)
+
+
+def _service(folder: Path, postgres_url: str) -> Iterator[Service]:
     make_database(postgres_url).dispose()
     service = Service(
-        tmp_path,
+        folder,
         {
-            "CONNECTOR_DATA_DIR": str(tmp_path / "var"),
+            "CONNECTOR_DATA_DIR": str(folder / "var"),
             "CONNECTOR_DATABASE_URL": postgres_url,
             "CONNECTOR_API_TOKENS": f"ops:admin:{API_TOKEN}",
             "CONNECTOR_AIRCALL_WEBHOOK_TOKEN": AIRCALL_TOKEN,
@@ -218,7 +224,9 @@ def test_nul_bytes_and_long_values_are_refused_naming_the_field(
 
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith(f"{field}:")
-    logs = postgres_service.stop()
+    request_id = response.headers["X-Request-ID"]
+    wait_until(lambda: request_id in postgres_service.logs(), "the request was never logged")
+    logs = postgres_service.logs()
     assert "secret words" not in logs
     assert OTHER_PARTY not in logs
 
@@ -235,7 +243,7 @@ def test_an_over_long_event_name_is_refused(postgres_service: Service) -> None:
 
 @pytest.mark.postgres
 def test_nul_bytes_in_message_text_are_stripped_and_the_message_kept(
-    postgres_service: Service, postgres_url: str
+    postgres_service: Service,
 ) -> None:
     response = httpx.post(
         f"{postgres_service.url}/webhooks/cloudtalk",
@@ -244,7 +252,7 @@ def test_nul_bytes_in_message_text_are_stripped_and_the_message_kept(
     )
 
     assert response.status_code == 202, response.text
-    database = make_database(postgres_url)
+    database = make_database(postgres_service.env["CONNECTOR_DATABASE_URL"])
     try:
         with database.read() as conn:
             assert conn.execute(select(messages.c.text)).scalar_one() == "see attached"

@@ -152,7 +152,7 @@ def _run(
     from connector import bootstrap
     from connector.config import Settings
     from connector.core.model import Attachment
-    from connector.logging import configure
+    from connector.logs import configure
     from connector.store import conversations
     from connector.store.conversations import AttachmentState
     from connector.store.tables import attachments

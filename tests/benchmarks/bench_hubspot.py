@@ -386,7 +386,7 @@ def main() -> None:
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
 
-    from connector.logging import configure
+    from connector.logs import configure
 
     configure("ERROR")
     print(

@@ -47,7 +47,7 @@ def _serve(database_url: str, data_dir: str, port: int) -> None:
     from connector import bootstrap
     from connector.api.app import create_app
     from connector.config import Settings
-    from connector.logging import configure
+    from connector.logs import configure
     from connector.store import migrate
 
     configure("WARNING")

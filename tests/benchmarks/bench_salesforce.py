@@ -31,11 +31,11 @@ from simple_salesforce.format import format_external_id
 
 from connector.crm.base import RecordWrite
 from connector.crm.salesforce import ClientCredentialsAuth
-from connector.logging import configure
+from connector.logs import configure
 from connector.store import migrate
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_salesforce_kit import KEY, add_contact, make_adapter, prepare, task
+from tests.crm.salesforce_kit import KEY, add_contact, make_adapter, prepare, task
 from tests.fakes.salesforce import FakeSalesforce
 
 API = r"/services/data/"

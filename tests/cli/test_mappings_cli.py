@@ -96,7 +96,7 @@ def test_setup_creates_the_salesforce_external_id_fields_and_is_safe_twice(
 def test_check_online_confirms_every_target_field_exists_in_salesforce(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.crm.test_salesforce_kit import prepare
+    from tests.crm.salesforce_kit import prepare
     from tests.fakes.salesforce import FakeSalesforce
 
     (workdir / "mappings" / "hubspot.yaml").unlink()

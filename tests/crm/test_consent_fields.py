@@ -15,9 +15,9 @@ from connector.crm.salesforce import SalesforceAdapter
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER, contact_rule
-from tests.crm.test_hubspot_kit import make_adapter as make_hubspot
-from tests.crm.test_salesforce_kit import add_contact, add_lead, fresh
-from tests.crm.test_salesforce_kit import make_adapter as make_salesforce
+from tests.crm.hubspot_kit import make_adapter as make_hubspot
+from tests.crm.salesforce_kit import add_contact, add_lead, fresh
+from tests.crm.salesforce_kit import make_adapter as make_salesforce
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 

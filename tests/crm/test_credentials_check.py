@@ -14,10 +14,10 @@ from connector.core.errors import CredentialsError
 from connector.crm.salesforce import SessionIdAuth
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_hubspot_kit import fresh as fresh_hubspot
-from tests.crm.test_hubspot_kit import make_adapter as hubspot_adapter
-from tests.crm.test_salesforce_kit import fresh as fresh_salesforce
-from tests.crm.test_salesforce_kit import make_adapter as salesforce_adapter
+from tests.crm.hubspot_kit import fresh as fresh_hubspot
+from tests.crm.hubspot_kit import make_adapter as hubspot_adapter
+from tests.crm.salesforce_kit import fresh as fresh_salesforce
+from tests.crm.salesforce_kit import make_adapter as salesforce_adapter
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 

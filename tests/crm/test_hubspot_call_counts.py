@@ -18,7 +18,7 @@ from connector.crm.base import Associations, RecordWrite
 from connector.crm.hubspot import HubSpotAdapter
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_hubspot_kit import COMMS, CONTACTS, KEY_FIELD, fresh, make_adapter, sms
+from tests.crm.hubspot_kit import COMMS, CONTACTS, KEY_FIELD, fresh, make_adapter, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 NUMBERS = 30

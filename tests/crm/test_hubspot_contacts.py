@@ -18,7 +18,7 @@ from connector.crm.hubspot.matching import pick_contacts, same_number
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER, contact_rule
-from tests.crm.test_hubspot_kit import CONTACTS, fresh, make_adapter, rule, sms
+from tests.crm.hubspot_kit import CONTACTS, fresh, make_adapter, rule, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 SEARCH = f"{CONTACTS}/search"

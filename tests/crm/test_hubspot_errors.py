@@ -26,7 +26,7 @@ from connector.crm.hubspot import HubSpotAdapter, HubSpotError
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.test_hubspot_kit import BATCH_CREATE, CONTACTS, fresh, make_adapter, sms
+from tests.crm.hubspot_kit import BATCH_CREATE, CONTACTS, fresh, make_adapter, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 

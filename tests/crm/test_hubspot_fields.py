@@ -13,7 +13,7 @@ from connector.crm.hubspot import HubSpotAdapter
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.test_hubspot_kit import KEY_FIELD, THREAD_FIELD, make_adapter, record_by_key, sms
+from tests.crm.hubspot_kit import KEY_FIELD, THREAD_FIELD, make_adapter, record_by_key, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 PROPERTIES = "/crm/v3/properties/communications"

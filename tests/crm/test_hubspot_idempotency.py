@@ -18,7 +18,7 @@ from connector.crm.hubspot.records import CONFLICT_ROUNDS, SEARCH_LAG_SECONDS
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.test_hubspot_kit import (
+from tests.crm.hubspot_kit import (
     BATCH_CREATE,
     COMMS,
     fresh,

@@ -13,7 +13,7 @@ from connector.crm.base import Associations, RecordWrite
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.test_hubspot_kit import fresh, make_adapter, sms
+from tests.crm.hubspot_kit import fresh, make_adapter, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 TTL = timedelta(hours=3)

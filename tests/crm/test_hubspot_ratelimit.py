@@ -15,7 +15,7 @@ from connector.crm.ratelimit import RollingWindowBudget
 from connector.store.budgets import BudgetExhausted, MemoryBuckets
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_hubspot_kit import fresh, make_adapter, rule, sms
+from tests.crm.hubspot_kit import fresh, make_adapter, rule, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 

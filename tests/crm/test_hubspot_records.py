@@ -14,7 +14,7 @@ from connector.crm.hubspot.client import BATCH_LIMIT
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.test_hubspot_kit import (
+from tests.crm.hubspot_kit import (
     COMMS,
     KEY_FIELD,
     THREAD_FIELD,

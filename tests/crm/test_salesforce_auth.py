@@ -23,7 +23,7 @@ from connector.crm.salesforce import (
 from connector.crm.salesforce.auth import SalesforceAuth
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_salesforce_kit import fresh, make_adapter, rule, task
+from tests.crm.salesforce_kit import fresh, make_adapter, rule, task
 from tests.fakes.salesforce import ERR_INVALID_SESSION, FakeSalesforce, generate_rsa_keypair
 
 TOKEN = r"/services/oauth2/token$"

@@ -17,7 +17,7 @@ from connector.crm.salesforce import ApiBudget
 from connector.crm.salesforce.limits import DAILY_LIMIT_PAUSE_SECONDS, parse_limit_info
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_salesforce_kit import (
+from tests.crm.salesforce_kit import (
     KEY,
     NUMBER,
     add_contact,

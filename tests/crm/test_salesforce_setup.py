@@ -13,7 +13,7 @@ from connector.crm.salesforce import SalesforceAdapter
 from connector.crm.salesforce.client import METADATA_TIMEOUT_SECONDS
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_salesforce_kit import KEY, THREAD, fresh, make_adapter, rule, task
+from tests.crm.salesforce_kit import KEY, THREAD, fresh, make_adapter, rule, task
 from tests.fakes.salesforce import FakeSalesforce
 
 METADATA = r"/services/Soap/m/"

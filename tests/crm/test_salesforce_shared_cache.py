@@ -11,7 +11,7 @@ import pytest
 from connector.core.errors import Transient
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_salesforce_kit import (
+from tests.crm.salesforce_kit import (
     KEY,
     NUMBER,
     add_contact,

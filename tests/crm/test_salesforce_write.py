@@ -17,7 +17,7 @@ from connector.crm.salesforce import SalesforceAdapter
 from connector.crm.salesforce.contacts import MAX_FIND_CHARS, escape_sosl, pick
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
-from tests.crm.test_salesforce_kit import (
+from tests.crm.salesforce_kit import (
     CONTACT_THEN_LEAD,
     KEY,
     NUMBER,

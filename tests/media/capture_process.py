@@ -11,7 +11,7 @@ import sys
 
 from connector import bootstrap
 from connector.config import load_settings
-from connector.logging import configure
+from connector.logs import configure
 
 READY = "capture-ready"
 DRAINED = "capture-drained"

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from connector.core import catalogue
-from connector.media.archive import MANIFEST_NAME, message_archive, stream_zip, thread_archive
+from connector.media.archive import (
+    MANIFEST_NAME,
+    message_archive,
+    sized_zip,
+    stream_zip,
+    thread_archive,
+)
 from connector.media.store import FilesystemMediaStore
 from connector.store.conversations import AttachmentState
 from connector.store.db import Database
@@ -133,3 +139,44 @@ def test_a_large_archive_streams_in_small_chunks_and_bounded_memory(
     assert total > 8 * 5 * MB - 100
     assert largest <= 64 * 1024 + 1024
     assert peak < 2 * MB
+
+
+class _Unreachable(FilesystemMediaStore):
+    """A store that cannot say a blob's size now (a remote store not answering a HEAD)."""
+
+    def stat(self, content_hash: str) -> None:
+        raise ConnectionError("the store did not answer")
+
+
+def test_a_sized_zip_knows_its_exact_length_before_its_first_byte(
+    database: Database, store: FilesystemMediaStore
+) -> None:
+    message_id, _, [a, b, c] = receive(database, [("a.png", None), ("b.jpg", None), ("c", None)])
+    stored(database, store, a, png(300_000), "image/png")
+    stored(database, store, b, jpeg(), "image/jpeg")
+    settle(database, c, AttachmentState.EXPIRED)
+    found = message_archive(database, message_id)
+    assert found is not None
+
+    chunks, length = sized_zip(store, found.entries)
+    data = b"".join(chunks)
+
+    assert length == len(data)
+    archive = unzip([data])
+    assert archive.namelist() == ["01-a.png", "02-b.jpg", MANIFEST_NAME]
+    assert archive.read("01-a.png") == png(300_000)
+
+
+def test_a_store_that_cannot_size_its_blobs_still_streams_the_zip_without_a_length(
+    database: Database, tmp_path: Path
+) -> None:
+    store = _Unreachable(tmp_path / "media")
+    message_id, _, [a] = receive(database, [("a.png", None)])
+    stored(database, store, a, png(), "image/png")
+    found = message_archive(database, message_id)
+    assert found is not None
+
+    chunks, length = sized_zip(store, found.entries)
+
+    assert length is None
+    assert unzip(chunks).read("01-a.png") == png()

@@ -41,7 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run last: playwright's sync API keeps an event loop running in the main
-    thread until the session ends, and a later test calling `asyncio.run` would fail. Without
+    thread until the session ends, and a later test calling `asyncio.run` would fail (each
+    xdist worker runs its share in collection order, so they come last there too). Without
     Chromium they skip, except in CI, where they must run (and fail)."""
     browser = [item for item in items if item.get_closest_marker("browser") is not None]
     others = [item for item in items if item.get_closest_marker("browser") is None]

@@ -525,7 +525,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples)  # 300, or 75 under the `ci` profile
 @given(
     event=st.sampled_from([*MESSAGE_EVENTS, "call.created"]) | st.text(max_size=10),
     data=st.dictionaries(

@@ -15,7 +15,6 @@ from connector.core.errors import CredentialsError, OutcomeUnknown, Permanent, T
 from connector.core.model import DeliveryStatus
 from connector.providers.aircall_send import AircallSender
 from connector.providers.ratelimit import SendRate
-from connector.providers.sending import Sender
 from tests.providers.factories import (
     AIRCALL_NUMBER_ID,
     LINE,
@@ -213,19 +212,6 @@ def test_http_errors_are_classified_by_whether_aircall_can_have_sent(
     assert route.call_count == 1, "a sender never retries by itself"
 
 
-def test_429_with_retry_after_is_transient_with_that_delay(
-    sender: AircallSender, respx_mock: respx.MockRouter
-):
-    respx_mock.post(SEND_URL).respond(
-        429, headers={"Retry-After": "17"}, json={"message": "Too many requests"}
-    )
-
-    with pytest.raises(Transient) as caught:
-        sender.send(outbound_message())
-
-    assert caught.value.retry_after == 17
-
-
 def test_429_without_retry_after_reads_the_aircall_reset_header_as_an_epoch(
     sender: AircallSender, respx_mock: respx.MockRouter
 ):
@@ -271,50 +257,6 @@ def test_an_accepted_send_that_spent_the_last_request_pauses_the_next_until_the_
     assert clock.sleeps == [25]
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        httpx.ConnectError("[Errno 111] Connection refused"),
-        httpx.ConnectError("[Errno -2] Name or service not known"),
-        httpx.ConnectTimeout("timed out"),
-        httpx.PoolTimeout("no connection free"),
-    ],
-    ids=["connection refused", "dns failure", "connect timeout", "pool timeout"],
-)
-def test_a_request_that_never_left_is_transient(
-    sender: AircallSender, respx_mock: respx.MockRouter, failure: httpx.TransportError
-):
-    respx_mock.post(SEND_URL).mock(side_effect=failure)
-
-    with pytest.raises(Transient) as caught:
-        sender.send(outbound_message())
-
-    assert "nothing was sent" in str(caught.value)
-    assert isinstance(caught.value.__cause__, httpx.TransportError)
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [
-        httpx.ReadTimeout("timed out"),
-        httpx.ReadError("connection reset by peer"),
-        httpx.RemoteProtocolError("Server disconnected without sending a response."),
-        httpx.WriteTimeout("timed out"),
-        httpx.WriteError("broken pipe"),
-    ],
-    ids=["read timeout", "read error", "connection dropped", "write timeout", "write error"],
-)
-def test_a_request_lost_after_it_was_sent_is_an_unknown_outcome(
-    sender: AircallSender, respx_mock: respx.MockRouter, failure: httpx.TransportError
-):
-    route = respx_mock.post(SEND_URL).mock(side_effect=failure)
-
-    with pytest.raises(OutcomeUnknown, match="may have been sent"):
-        sender.send(outbound_message())
-
-    assert route.call_count == 1
-
-
 def test_phone_numbers_in_aircalls_error_message_are_masked(
     sender: AircallSender, respx_mock: respx.MockRouter
 ):
@@ -345,11 +287,6 @@ def test_logs_carry_masked_numbers_and_never_the_text_the_token_or_full_numbers(
         assert secret not in logged
 
 
-def test_the_repr_never_shows_the_credentials(sender: AircallSender):
-    assert API_TOKEN not in repr(sender)
-    assert API_ID not in repr(sender)
-
-
 def test_an_injected_client_is_used_and_left_open(clock: FakeClock, respx_mock: respx.MockRouter):
     respx_mock.post(SEND_URL).respond(200, json=ACCEPTED)
     client = httpx.Client()
@@ -373,12 +310,3 @@ def test_when_the_budget_is_spent_beyond_max_wait_nothing_is_sent_and_it_is_tran
     assert caught.value.retry_after == 60
     assert route.call_count == 1
     assert clock.sleeps == []
-
-
-def test_an_aircall_sender_is_a_sender(sender: AircallSender):
-    assert isinstance(sender, Sender)
-
-
-def test_missing_credentials_are_refused_at_construction():
-    with pytest.raises(ValueError, match="credentials"):
-        AircallSender("", API_TOKEN, BASE_URL)

@@ -397,7 +397,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples)  # 300, or 75 under the `ci` profile
 @given(
     body=st.dictionaries(
         st.sampled_from(

@@ -14,7 +14,6 @@ import respx
 from connector.core.errors import CredentialsError, OutcomeUnknown, Permanent, Transient
 from connector.core.model import DeliveryStatus
 from connector.providers.cloudtalk_send import CloudTalkSender
-from connector.providers.sending import Sender
 from tests.providers.factories import (
     LINE,
     OTHER_PARTY,
@@ -258,17 +257,6 @@ def test_http_errors_are_classified_by_whether_cloudtalk_can_have_sent(
     assert route.call_count == 1, "a sender never retries by itself"
 
 
-def test_429_with_retry_after_is_transient_with_that_delay(
-    sender: CloudTalkSender, respx_mock: respx.MockRouter
-):
-    respx_mock.post(SEND_URL).respond(429, headers={"Retry-After": "12"})
-
-    with pytest.raises(Transient) as caught:
-        sender.send(outbound_message())
-
-    assert caught.value.retry_after == 12
-
-
 def test_429_without_retry_after_waits_until_cloudtalks_reset_time(
     sender: CloudTalkSender, respx_mock: respx.MockRouter
 ):
@@ -296,35 +284,6 @@ def test_429_without_any_reset_header_is_transient_without_a_delay(
         sender.send(outbound_message())
 
     assert caught.value.retry_after is None
-
-
-def test_a_read_timeout_is_an_unknown_outcome_never_retried(
-    sender: CloudTalkSender, respx_mock: respx.MockRouter
-):
-    route = respx_mock.post(SEND_URL).mock(side_effect=httpx.ReadTimeout("timed out"))
-
-    with pytest.raises(OutcomeUnknown, match="check CloudTalk before resending"):
-        sender.send(outbound_message())
-
-    assert route.call_count == 1
-
-
-def test_a_connect_error_is_transient_because_nothing_left(
-    sender: CloudTalkSender, respx_mock: respx.MockRouter
-):
-    respx_mock.post(SEND_URL).mock(side_effect=httpx.ConnectError("Connection refused"))
-
-    with pytest.raises(Transient, match="nothing was sent"):
-        sender.send(outbound_message())
-
-
-def test_a_dropped_connection_after_sending_is_an_unknown_outcome(
-    sender: CloudTalkSender, respx_mock: respx.MockRouter
-):
-    respx_mock.post(SEND_URL).mock(side_effect=httpx.RemoteProtocolError("Server disconnected"))
-
-    with pytest.raises(OutcomeUnknown):
-        sender.send(outbound_message())
 
 
 def test_sends_are_spaced_one_second_apart_at_sixty_a_minute(
@@ -358,8 +317,3 @@ def test_logs_never_carry_the_text_the_secret_or_full_numbers(
     assert "Unknown number" in logged
     for secret in (SEND_TEXT, KEY_SECRET, LINE, OTHER_PARTY, *SEND_MEDIA):
         assert secret not in logged
-
-
-def test_a_cloudtalk_sender_is_a_sender(sender: CloudTalkSender):
-    assert isinstance(sender, Sender)
-    assert KEY_SECRET not in repr(sender)

@@ -17,9 +17,9 @@ from connector.bootstrap import Connector
 from connector.sync import outbound
 from connector.sync.outbound import SendRequest
 from tests.conftest import make_settings
-from tests.crm.test_hubspot_kit import fresh as fresh_hubspot
-from tests.crm.test_salesforce_kit import add_contact
-from tests.crm.test_salesforce_kit import fresh as fresh_salesforce
+from tests.crm.hubspot_kit import fresh as fresh_hubspot
+from tests.crm.salesforce_kit import add_contact
+from tests.crm.salesforce_kit import fresh as fresh_salesforce
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 from tests.providers.factories import LINE, aircall_event

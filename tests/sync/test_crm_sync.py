@@ -20,7 +20,7 @@ from connector.api.app import create_app
 from connector.bootstrap import Connector
 from connector.store.tables import crm_records
 from tests.conftest import make_settings
-from tests.crm.test_salesforce_kit import prepare
+from tests.crm.salesforce_kit import prepare
 from tests.fakes.salesforce import FakeSalesforce
 from tests.media.factories import png
 from tests.providers.factories import LINE, OTHER_PARTY, aircall_event, aircall_media

@@ -152,6 +152,13 @@ def test_backoff_is_full_jitter_between_zero_and_a_growing_capped_ceiling(attemp
     assert max(delays) > ceiling * 0.75
 
 
+def test_a_job_retried_thousands_of_times_still_waits_at_most_the_cap() -> None:
+    delays = [backoff_seconds(10_000) for _ in range(300)]
+
+    assert all(1 <= delay <= CAP_SECONDS for delay in delays)
+    assert max(delays) > CAP_SECONDS * 0.75
+
+
 def test_a_longer_retry_after_always_wins_over_the_backoff() -> None:
     assert all(backoff_seconds(1, retry_after=120) == 120 for _ in range(100))
     assert all(backoff_seconds(12, retry_after=1) >= 1 for _ in range(100))

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
-from connector import logging as connector_logging
+from connector import logs as connector_logs
 from connector.store.db import Database
 from connector.store.queue import Job
 from connector.sync.worker import Handler, Worker
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lease", type=float, default=60.0)
     parser.add_argument("--deadline", type=float, default=20.0)
     args = parser.parse_args(argv)
-    connector_logging.configure("WARNING")
+    connector_logs.configure("WARNING")
 
     database = Database(args.url, pool_size=2)
     name = f"proc-{os.getpid()}"

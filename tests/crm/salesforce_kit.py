@@ -1,8 +1,8 @@
 """Shared kit of the Salesforce adapter tests: factories, the adapter builder, fake helpers.
 
-It holds no tests; the `test_salesforce_*` modules import it. CRM-neutral builders come from
-`tests.crm.factories`; this kit adds Salesforce's defaults (Task, Contact then Lead). Tests drive
-the real simple-salesforce (through the adapter) against `tests.fakes.salesforce.FakeSalesforce`.
+The `test_salesforce_*` modules import it. CRM-neutral builders come from `tests.crm.factories`;
+this kit adds Salesforce's defaults (Task, Contact then Lead). Tests drive the real
+simple-salesforce (through the adapter) against `tests.fakes.salesforce.FakeSalesforce`.
 """
 
 from __future__ import annotations

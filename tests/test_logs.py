@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector.logging import scrub
+from connector.logs import scrub
 from tests.api.live import Service, wait_until
 from tests.conftest import API_TOKEN
 from tests.pages.kit import png
@@ -62,7 +62,8 @@ def test_a_running_service_logs_only_redacted_json(tmp_path: Path, media_host: s
     try:
         media = aircall_media(presigned_url=f"{media_host}/IMG_0042.png?{SIGNATURE}")
         body = aircall_event(data={"media_details": [media], "body": "private words"})
-        assert httpx.post(f"{service.url}/webhooks/aircall", json=body).status_code == 202
+        answer = httpx.post(f"{service.url}/webhooks/aircall?via=test", json=body)
+        assert answer.status_code == 202
         wait_until(lambda: "HTTP Request" in service.logs(), "the medium was never fetched")
     finally:
         logs = service.stop()
@@ -75,11 +76,19 @@ def test_a_running_service_logs_only_redacted_json(tmp_path: Path, media_host: s
     assert fetched and "?[redacted]" in fetched[0]["event"]
     assert any(line.get("logger", "").startswith("alembic") for line in lines)
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
+    # One access line per request, with the id the answer carried; a job's lines name the job.
+    access = [line for line in lines if line["event"] == "http.request"]
+    assert [(a["method"], a["path"], a["status"]) for a in access] == [
+        ("POST", "/webhooks/aircall", 202)
+    ]
+    assert access[0]["request_id"] == answer.headers["X-Request-ID"]
+    assert access[0]["duration_ms"] >= 0
+    assert fetched[0]["job_kind"] == "capture_media" and isinstance(fetched[0]["job_id"], int)
 
 
 _EXCEPTION_SCRIPT = """
 import logging
-from connector.logging import configure
+from connector.logs import configure
 configure("INFO", json=True)
 try:
     raise ValueError(MESSAGE)
