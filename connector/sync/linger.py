@@ -31,13 +31,14 @@ def budget_linger(
     longest: float = 10.0,
 ) -> Callable[[list[Job]], float]:
     """How long a batch of fewer than `fill` jobs lingers: `seconds`, or until its target's next
-    call slot when none is free now (`budget_wait`, at most `longest`); 0 turns lingering off."""
+    call slot when none is free now (`budget_wait`); never more than `longest` (a fraction of
+    the lease its gathered jobs were claimed with); 0 turns lingering off."""
 
     def linger(batch: list[Job]) -> float:
         if seconds <= 0 or len(batch) >= fill:
             return 0.0
         wait = budget_wait(batch) if budget_wait is not None else None
-        return max(seconds, min(wait, longest)) if wait else seconds
+        return min(max(seconds, wait or 0.0), longest)
 
     return linger
 

@@ -175,14 +175,15 @@ class Worker:
                 )
         if job is None:
             return None
-        if job.kind in self.batched:
-            # Lingering is bounded well inside a lease, so the heartbeat can start after it.
-            batch += self._linger(batch, worker_id)
         with self.heartbeat.holding(batch):
-            if job.kind in self.batched:
-                self._run_batch(batch, worker_id)
-            else:
+            if job.kind not in self.batched:
                 self._run(job, worker_id)
+                return job
+            # The batch's leases are renewed while it lingers; the jobs it gathers are claimed
+            # with a fresh lease, and lingering is capped well inside one.
+            more = self._linger(batch, worker_id)
+            with self.heartbeat.holding(more):
+                self._run_batch(batch + more, worker_id)
         return job
 
     def drain(self, limit: int = 10_000) -> int:

@@ -7,7 +7,6 @@ bearer token.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import zipfile
@@ -31,6 +30,7 @@ from connector.media.uploads import MalformedUpload, UploadLimits, UploadRefused
 from connector.store.conversations import AttachmentState
 from connector.store.queue import utcnow
 from connector.store.tables import uploads
+from tests.aio import run_async
 from tests.media.factories import KB, MB, file_bytes, jpeg, pdf, png, receive, settle, stored
 
 AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
@@ -443,7 +443,7 @@ def test_an_upload_stream_is_cut_off_at_the_cap(tmp_path: Path) -> None:
     sent: list[int] = []
 
     with pytest.raises(UploadRefused) as caught:
-        asyncio.run(
+        run_async(
             read_files(
                 multipart_stream(sent, 200 * MB),
                 "multipart/form-data; boundary=B",
@@ -462,7 +462,7 @@ def test_an_upload_stream_is_read_into_a_spool(tmp_path: Path) -> None:
     limits = UploadLimits(file_cap=5 * MB + 64 * KB, largest_file=5 * MB, max_files=10)
     sent: list[int] = []
 
-    [received] = asyncio.run(
+    [received] = run_async(
         read_files(
             multipart_stream(sent, 2 * MB),
             "multipart/form-data; boundary=B",
@@ -484,7 +484,7 @@ def test_a_part_without_content_disposition_is_malformed(tmp_path: Path) -> None
 
     limits = UploadLimits(file_cap=MB, largest_file=MB, max_files=10)
     with pytest.raises(MalformedUpload):
-        asyncio.run(
+        run_async(
             read_files(
                 body(), "multipart/form-data; boundary=B", None, spool_dir=tmp_path, limits=limits
             )

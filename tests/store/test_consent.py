@@ -17,6 +17,7 @@ from connector.store.conversations import IngestResult, Outcome
 from connector.store.db import Database
 from connector.store.tables import consent_changes, jobs
 from connector.sync.ingest_writer import IngestWriter
+from tests.aio import run_async
 from tests.factories import message, received_event, sent_event, webhook_body
 from tests.providers.factories import aircall_event
 
@@ -213,7 +214,7 @@ def test_the_webhook_writer_keeps_the_stop_and_its_opt_out_together(database: Da
             *(writer.write(aircall.parse_event(b), b, ["hubspot"]) for b in bodies)
         )
 
-    results = asyncio.run(write_all())
+    results = run_async(write_all())
     writer.stop()
 
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
@@ -245,7 +246,7 @@ def test_a_failing_event_in_a_batch_keeps_the_others_opt_outs(
             return_exceptions=True,
         )
 
-    results = asyncio.run(write_all())
+    results = run_async(write_all())
     writer.stop()
 
     assert [type(r).__name__ for r in results] == ["IngestResult", "RuntimeError"]

@@ -23,6 +23,7 @@ from connector.store.conversations import IngestResult, Outcome
 from connector.store.db import Database
 from connector.store.tables import events, jobs, messages, threads
 from connector.sync.ingest_writer import MAX_BATCH, IngestWriter
+from tests.aio import run_async
 from tests.providers.factories import aircall_event
 
 THREADS = 12
@@ -80,7 +81,7 @@ def test_batches_crossing_the_same_threads_never_fail_a_webhook(
 ) -> None:
     writer = IngestWriter(quick_deadlocks, threads=WRITERS)
 
-    results = asyncio.run(post_rounds(writer))
+    results = run_async(post_rounds(writer))
     writer.stop()
 
     failures = [r for r in results if not isinstance(r, IngestResult)]
@@ -130,7 +131,7 @@ def test_a_batch_that_loses_a_race_is_written_again_without_failing_a_webhook(
         pending = [writer.write(*event_touching(i % 3, f"m{i}"), ["hubspot"]) for i in range(10)]
         return await asyncio.gather(*pending)
 
-    results = asyncio.run(post())
+    results = run_async(post())
     writer.stop()
 
     assert {r.outcome for r in results} == {Outcome.ACCEPTED}
@@ -152,7 +153,7 @@ def test_a_real_error_is_not_retried_as_a_lost_race(
     monkeypatch.setattr(conversations, "record_events", broken)
     writer = IngestWriter(database, threads=1)
 
-    results = asyncio.run(writer.write(*event_touching(1, "m1"), ["hubspot"]))
+    results = run_async(writer.write(*event_touching(1, "m1"), ["hubspot"]))
     writer.stop()
 
     assert calls == 1

@@ -14,6 +14,7 @@ from connector.store.conversations import Outcome
 from connector.store.db import Database
 from connector.store.tables import events, messages
 from connector.sync.ingest_writer import IngestWriter
+from tests.aio import run_async
 from tests.providers.factories import aircall_event
 
 
@@ -35,7 +36,7 @@ async def write_all(writer: IngestWriter, ids: list[str]) -> list[Any]:
 def test_concurrent_webhooks_are_each_kept_once(database: Database) -> None:
     writer = IngestWriter(database)
 
-    results = asyncio.run(write_all(writer, [f"m{i}" for i in range(50)] + ["m0"]))
+    results = run_async(write_all(writer, [f"m{i}" for i in range(50)] + ["m0"]))
     writer.stop()
 
     outcomes = [result.outcome for result in results]
@@ -57,7 +58,7 @@ def test_an_event_that_fails_to_write_does_not_sink_the_others(
     monkeypatch.setattr(conversations, "record_event", flaky)
     writer = IngestWriter(database)
 
-    results = asyncio.run(write_all(writer, ["a", "bad", "b"]))
+    results = run_async(write_all(writer, ["a", "bad", "b"]))
     writer.stop()
 
     assert [type(r).__name__ for r in results] == ["IngestResult", "RuntimeError", "IngestResult"]
