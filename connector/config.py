@@ -1,7 +1,8 @@
 """The connector's settings: environment variables prefixed `CONNECTOR_` (and a `.env` file).
 
-The names are the external contract of DESIGN.md. An invalid value stops start-up with an error
-that names the variable, so an operator never has to map a field name back to the environment.
+The names are the external contract (the README's configuration table). An invalid value stops
+start-up with an error that names the variable, so an operator never has to map a field name
+back to the environment.
 """
 
 from __future__ import annotations

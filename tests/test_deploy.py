@@ -32,7 +32,7 @@ KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_VERSION = "1.30.0"
 NOT_KUSTOMIZED = {"kustomization.yaml", "secret.example.yaml"}
 IMAGE = "mms-crm-connector"
-# The roles a container of this image may play (DESIGN.md, "External contract").
+# The roles a container of this image may play (README, "Command line").
 ROLES = {"serve", "worker", "db upgrade"}
 
 YAML_FILES = sorted(

@@ -128,7 +128,7 @@ class ValidateOut(BaseModel):
     response_model=SendOut,
     summary="Send an MMS (or SMS) from a line",
     description=(
-        "Checked by the same rules as the provider apps (RULES.md), then queued for the line's "
+        "Checked by the same rules as the provider apps, then queued for the line's "
         "provider: the answer is the message id and status (`queued`). With "
         "`on_invalid_media=drop` the valid media are sent and `dropped` lists the others with "
         "their errors. A refusal is 422 with every reason, in the catalogue's exact words."

@@ -34,7 +34,7 @@ from connector.store.tables import threads
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
-PREVIEWS = PREVIEW_COUNT  # previews per message; the rest is a "+N" counter (RULES.md)
+PREVIEWS = PREVIEW_COUNT  # previews per message; the rest is a "+N" counter (README, The MMS rules)
 NOT_FOUND_TITLE = "This conversation link is not valid"
 NOT_FOUND_DETAIL = "Open the conversation again from the link in the CRM record."
 

@@ -94,7 +94,7 @@ class RecordConversationOut(BaseModel):
     send_refusal: str | None = Field(
         description="Why nothing can be sent to this contact now (the rules' words), or None."
     )
-    preview_count: int = Field(description="Media previewed per message (RULES.md).")
+    preview_count: int = Field(description="Media previewed per message (README, The MMS rules).")
 
 
 def _medium(link: MediaLink) -> MediumOut:

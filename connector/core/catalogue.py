@@ -1,4 +1,4 @@
-"""The user-facing refusal texts, reproduced exactly from the provider guides (RULES.md).
+"""The user-facing refusal texts, reproduced exactly from the provider guides (README: the rules).
 
 Every refusal the connector shows, through the API, the composer or a CRM record, is built here,
 so a wording lives in one place and carries a stable code that clients can switch on.

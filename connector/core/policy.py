@@ -1,4 +1,4 @@
-"""What each provider allows in an MMS, as data: the defaults of RULES.md, overridable by config."""
+"""What each provider allows in an MMS, as data: the README's MMS rules, overridable by config."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from connector.core.sniff import canonical_type
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
 # Media previewed per message wherever a conversation is shown (CRM records, the conversation
-# page, the CRM cards); the rest are counted as `+N`. The same for every provider (RULES.md).
+# page, the CRM cards); the rest are counted as `+N`. The same for every provider.
 PREVIEW_COUNT = 4
 
 

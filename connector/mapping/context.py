@@ -1,4 +1,4 @@
-"""The data a mapping template sees, built in one place so every CRM applies RULES.md alike.
+"""The data a mapping template sees, built in one place so every CRM applies the MMS rules alike.
 
 The caller (the CRM sync, `check`, `preview`) hands over a core message, the connector's stable
 links of its media and the alert the rules gave; this module works out the 4-media preview and
@@ -145,7 +145,7 @@ def attachment_data(attachment: Attachment, link: str | None) -> dict[str, Any]:
 
 
 def summary(text: str, attachments: int, available: int) -> str:
-    """The notification-style line of RULES.md: media count, `Unsupported content`, or text."""
+    """The notification-style line of the MMS rules: media count, `Unsupported content`, or text."""
     if available:
         return f"{available} attachment" + ("" if available == 1 else "s")
     if attachments:

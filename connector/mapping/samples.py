@@ -1,6 +1,6 @@
 """Sample messages `mappings check` renders every template against, one per kind of record.
 
-Each sample stands for a case RULES.md gives a record: text only, more media than the 4-preview,
+Each sample stands for a case the MMS rules give a record: text only, more media than the 4-preview,
 unsupported media (the alert), nothing showable at all, outbound delivered and not sent, long
 customer text with markup in it, and a busy conversation day that overflows field limits.
 """

@@ -1,6 +1,6 @@
 """What every provider sender takes and returns, and how a failed send is classified.
 
-Sending is at-most-once (DESIGN.md): an MMS that reaches a customer twice is worse than one an
+Sending is at-most-once: an MMS that reaches a customer twice is worse than one an
 admin has to look at, and neither Aircall nor CloudTalk documents an idempotency key that would
 make a resend harmless. So every failure is sorted by one question: *can the provider have acted
 on this request?*

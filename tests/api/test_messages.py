@@ -1,4 +1,4 @@
-"""`/v1/messages` as a CRM integration sees it: every refusal of RULES.md in its exact words and
+"""`/v1/messages` as a CRM integration sees it: every refusal of the MMS rules in its exact words,
 HTTP status, `drop` and `reject`, uploads and URLs, and the views of what was sent."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each user-facing text of RULES.md, reproduced exactly, with the policy's limits rendered."""
+"""Each user-facing text of the MMS rules, reproduced exactly, with the policy's limits rendered."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Each provider's MMS policy holds the defaults of RULES.md; admins override them, validated."""
+"""Each provider's MMS policy holds the MMS rules' defaults; admins override them, validated."""
 
 from __future__ import annotations
 

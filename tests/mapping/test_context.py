@@ -1,4 +1,4 @@
-"""The render context applies RULES.md once for every CRM: at most 4 media previewed, the rest
+"""The render context applies the MMS rules once for every CRM: at most 4 media previewed, the rest
 counted as `+N more`, unsupported media never linked, and plain data only."""
 
 from __future__ import annotations

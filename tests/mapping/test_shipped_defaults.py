@@ -1,4 +1,4 @@
-"""The mappings shipped in `mappings/` produce the records DESIGN.md describes, for every kind of
+"""The mappings shipped in `mappings/` produce the records the README describes, for every kind of
 message, and read well in each CRM: HubSpot gets simple HTML with customer text escaped,
 Salesforce a plain-text Task within its field limits."""
 

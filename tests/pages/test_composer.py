@@ -1,6 +1,6 @@
 """The composer as a CRM user meets it inside a record, in a real Chromium.
 
-Every text asserted here is the catalogue's (RULES.md), as the server's rule engine answers it.
+Every text asserted here is the catalogue's, as the server's rule engine answers it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Sending MMS from CRM records: the send service, the send job, and the views of the result.
 
-A send obeys exactly the rules of RULES.md (the same `connector.core.rules.validate` as inbound
+A send obeys exactly the MMS rules (README) (the same `connector.core.rules.validate` as inbound
 media and the composer), is committed as a `queued` message with its send job, and reaches the
 provider at most once; its statuses and its CRM records follow the same paths as every message.
 """
