@@ -30,6 +30,7 @@ from connector.media.capture import MediaCapture
 from connector.media.locations import open_store
 from connector.media.locations import readiness as media_store_readiness
 from connector.media.store import MediaStore
+from connector.periodic import Periodic
 from connector.providers.sending import Sender
 from connector.store import migrate
 from connector.store.budgets import BucketStore, SqlBuckets
@@ -43,7 +44,7 @@ from connector.sync.consent import SYNC_CONSENT, ConsentSync
 from connector.sync.crm_sync import CrmSync
 from connector.sync.linger import budget_linger
 from connector.sync.outbound import SEND_MESSAGE, SendJob
-from connector.sync.worker import Batched, Handler, Periodic, Worker
+from connector.sync.worker import Batched, Handler, Worker
 
 log = structlog.get_logger(__name__)
 

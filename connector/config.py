@@ -15,9 +15,9 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from connector.core.access import MIN_SECRET_BYTES, ApiToken, parse_tokens, placeholder, weakness
+from connector.core.field_maps import CloudTalkFieldMap
 from connector.core.model import AccountState, Provider
 from connector.core.policy import MmsPolicy, policy_for
-from connector.providers.cloudtalk import CloudTalkFieldMap
 
 ENV_PREFIX = "CONNECTOR_"
 # An error about a variable whose name holds one of these never quotes the value.

@@ -16,11 +16,11 @@ from sqlalchemy import Connection, and_, exists, select, update
 
 from connector.config import Settings
 from connector.media.store import FilesystemMediaStore, MediaStore
+from connector.periodic import Periodic
 from connector.store.conversations import AttachmentState
 from connector.store.db import Database
 from connector.store.queue import utcnow
 from connector.store.tables import attachments, uploads
-from connector.sync.worker import Periodic
 
 log = structlog.get_logger(__name__)
 

@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from connector.core.events import (
     DEFAULT_MAX_MEDIA_PER_MESSAGE,
     EventKind,
@@ -37,6 +35,7 @@ from connector.core.events import (
     WebhookRejected,
     limit_media,
 )
+from connector.core.field_maps import CloudTalkFieldMap
 from connector.core.model import Attachment, DeliveryStatus, Direction, Message, Provider
 from connector.providers.payload import (
     MAX_EVENT,
@@ -57,27 +56,6 @@ from connector.providers.payload import (
 AUTH_HEADER = "X-Connector-Secret"
 
 _URL_SEPARATORS = re.compile(r"[\s,;]+")
-
-
-class CloudTalkFieldMap(BaseModel):
-    """Which key of the admin's body holds what; the defaults are the templates' keys.
-
-    A key may be a dotted path (`message.text`) for a body with nested objects. The two event
-    values are what the `event` key holds for each workflow.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    event: str = Field(default="event", min_length=1)
-    message_id: str = Field(default="message_id", min_length=1)
-    line_number: str = Field(default="internal_number", min_length=1)
-    other_party: str = Field(default="external_number", min_length=1)
-    text: str = Field(default="text", min_length=1)
-    media_urls: str = Field(default="media_urls", min_length=1)
-    status: str = Field(default="status", min_length=1)
-    created_at: str = Field(default="created_at", min_length=1)
-    received_event: str = Field(default="message.received", min_length=1)
-    sent_event: str = Field(default="message.sent", min_length=1)
 
 
 DEFAULT_FIELD_MAP = CloudTalkFieldMap()

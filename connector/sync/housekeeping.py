@@ -14,11 +14,11 @@ import structlog
 
 from connector.config import Settings
 from connector.core.errors import ConnectorError, CredentialsError
+from connector.periodic import Periodic
 from connector.store import pruning
 from connector.store.db import Database
 from connector.store.queue import PauseCause, resume_target, utcnow
 from connector.store.targets import paused_by
-from connector.sync.worker import Periodic
 
 log = structlog.get_logger(__name__)
 

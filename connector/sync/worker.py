@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -26,6 +26,7 @@ from connector.core.errors import (
     Throttled,
     Transient,
 )
+from connector.periodic import Periodic
 from connector.store import queue
 from connector.store.db import Database
 from connector.store.queue import Job, PauseCause, utcnow
@@ -62,17 +63,6 @@ class Defer(Exception):
         super().__init__(reason)
         self.seconds = seconds
         self.reason = reason
-
-
-@dataclass
-class Periodic:
-    """Work the worker does on a clock, e.g. deleting media past their retention: once when the
-    worker starts, then every `interval` seconds."""
-
-    name: str
-    interval: float
-    run: Callable[[], None]
-    last_run: float | None = field(default=None)
 
 
 class Worker:

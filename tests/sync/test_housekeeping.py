@@ -15,7 +15,8 @@ from connector.store.db import Database
 from connector.store.queue import JobState, PauseCause, utcnow
 from connector.store.tables import jobs
 from connector.sync import housekeeping
-from connector.sync.worker import Periodic, Worker
+from connector.periodic import Periodic
+from connector.sync.worker import Worker
 from tests.conftest import make_settings
 
 
