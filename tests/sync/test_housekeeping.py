@@ -10,12 +10,12 @@ from pathlib import Path
 from sqlalchemy import update
 
 from connector.core.errors import CredentialsError, Transient
+from connector.periodic import Periodic
 from connector.store import queue
 from connector.store.db import Database
 from connector.store.queue import JobState, PauseCause, utcnow
 from connector.store.tables import jobs
 from connector.sync import housekeeping
-from connector.periodic import Periodic
 from connector.sync.worker import Worker
 from tests.conftest import make_settings
 
