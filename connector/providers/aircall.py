@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -126,29 +127,20 @@ def _parse_event(payload: Mapping[str, Any]) -> ProviderEvent:
     if resource is not None and resource != "message":
         return _ignored(envelope, event, occurred_at, f"resource {resource!r} is not a message")
 
-    data = read_mapping(envelope.get("data"), "data")
-    message_id = read_id(data.get("id"), "data.id")
-    channel = read_optional_str(data.get("channel"), "data.channel")
-    if channel is not None and channel.lower() not in _SMS_CHANNELS:
-        return _ignored(
-            envelope, event, occurred_at, f"channel {channel!r} is not SMS/MMS", message_id
-        )
-
-    raw_status = read_optional_str(data.get("status"), "data.status", MAX_STATUS)
-    if kind is EventKind.STATUS_UPDATED and raw_status is None:
-        raise MalformedEvent("data.status is required")
-    direction = _direction(data, kind)
-    status = _status(raw_status, direction, kind)
+    head = _head(envelope, event, kind, occurred_at)
+    if isinstance(head, ProviderEvent):
+        return head
+    data, message_id, status = head.data, head.message_id, head.status
 
     message: Message | None
     if kind is EventKind.STATUS_UPDATED and not _carries_numbers(data):
         message = None
     else:
-        message = _message(data, message_id, direction, status, occurred_at)
+        message = _message(data, message_id, head.direction, status, occurred_at)
 
     return ProviderEvent(
         provider=Provider.AIRCALL,
-        event_id=f"aircall:{event}:{message_id}:{(raw_status or '-').lower()}",
+        event_id=head.event_id(event),
         kind=kind,
         occurred_at=occurred_at,
         message=message,
@@ -162,6 +154,53 @@ def _group_event(
 ) -> ProviderEvent:
     """A group message: its thread is the group's (`core.groups`), its participants every
     number whose contact gets the record. The provider's `resource` is not relied on."""
+    head = _head(envelope, event, kind, occurred_at)
+    if isinstance(head, ProviderEvent):
+        return head
+    data, message_id, status = head.data, head.message_id, head.status
+    group = data.get("group_conversation_id")
+    message: Message | None = None
+    participants: tuple[str, ...] = ()
+    if kind is not EventKind.STATUS_UPDATED or (group is not None and data.get("number")):
+        group_id = read_id(group, "data.group_conversation_id")
+        participants = _participants(data.get("participants"))
+        line = _line_number(data)
+        participants = tuple(p for p in participants if p != line)
+        if not participants:
+            raise MalformedEvent("data.participants: no number besides the line's own")
+        message = _message(
+            data, message_id, head.direction, status, occurred_at, group_party(group_id)
+        )
+    return ProviderEvent(
+        provider=Provider.AIRCALL,
+        event_id=head.event_id(event),
+        kind=kind,
+        occurred_at=occurred_at,
+        message=message,
+        provider_message_id=message_id,
+        status=status,
+        participants=participants,
+    )
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What every message event carries, one-to-one or group: its data, id and status."""
+
+    data: Mapping[str, Any]
+    message_id: str
+    raw_status: str | None
+    direction: Direction
+    status: DeliveryStatus
+
+    def event_id(self, event: str) -> str:
+        return f"aircall:{event}:{self.message_id}:{(self.raw_status or '-').lower()}"
+
+
+def _head(
+    envelope: Mapping[str, Any], event: str, kind: EventKind, occurred_at: datetime
+) -> _Head | ProviderEvent:
+    """The head of a message event, or the acknowledged-and-ignored event of another channel."""
     data = read_mapping(envelope.get("data"), "data")
     message_id = read_id(data.get("id"), "data.id")
     channel = read_optional_str(data.get("channel"), "data.channel")
@@ -173,28 +212,7 @@ def _group_event(
     if kind is EventKind.STATUS_UPDATED and raw_status is None:
         raise MalformedEvent("data.status is required")
     direction = _direction(data, kind)
-    status = _status(raw_status, direction, kind)
-    group = data.get("group_conversation_id")
-    message: Message | None = None
-    participants: tuple[str, ...] = ()
-    if kind is not EventKind.STATUS_UPDATED or (group is not None and data.get("number")):
-        group_id = read_id(group, "data.group_conversation_id")
-        participants = _participants(data.get("participants"))
-        line = _line_number(data)
-        participants = tuple(p for p in participants if p != line)
-        if not participants:
-            raise MalformedEvent("data.participants: no number besides the line's own")
-        message = _message(data, message_id, direction, status, occurred_at, group_party(group_id))
-    return ProviderEvent(
-        provider=Provider.AIRCALL,
-        event_id=f"aircall:{event}:{message_id}:{(raw_status or '-').lower()}",
-        kind=kind,
-        occurred_at=occurred_at,
-        message=message,
-        provider_message_id=message_id,
-        status=status,
-        participants=participants,
-    )
+    return _Head(data, message_id, raw_status, direction, _status(raw_status, direction, kind))
 
 
 def _participants(value: Any) -> tuple[str, ...]:
