@@ -27,10 +27,10 @@ from connector.crm.salesforce.errors import STALE_REFERENCE_CODES, from_record, 
 from connector.crm.salesforce.setup import (
     _CUSTOM_NAME,
     _NO_ACCESS,
-    PERMISSION_SET,
     PERMISSION_SET_LABEL,
     _assign_permission_set,
     _save,
+    grant_fields,
 )
 
 log = structlog.get_logger(__name__)
@@ -193,18 +193,7 @@ def _create(
             _save(partial(mdapi.CustomField.create, [field]), full, exists_ok=True)
             log.info("salesforce.field_created", field=full)
             lines.append(f"created {full}: {kind}")
-        # Field permissions are added to the connector's permission set, not replaced.
-        grant = mdapi.PermissionSet(
-            fullName=PERMISSION_SET,
-            label=PERMISSION_SET_LABEL,
-            fieldPermissions=[
-                mdapi.PermissionSetFieldPermissions(
-                    field=f"{object_name}.{name}", readable=True, editable=True
-                )
-                for object_name, name, _ in missing
-            ],
-        )
-        _save(lambda: mdapi.PermissionSet.upsert([grant]), PERMISSION_SET, exists_ok=False)
+        grant_fields(mdapi, [f"{object_name}.{name}" for object_name, name, _ in missing])
     except zeep.exceptions.Fault as fault:
         if str(fault.code or "").endswith("INSUFFICIENT_ACCESS"):
             log.warning("salesforce.metadata_denied")

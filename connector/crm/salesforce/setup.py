@@ -12,7 +12,7 @@ what an admin must create by hand.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -169,23 +169,27 @@ def _create(
             _save(partial(mdapi.CustomField.create, [field]), full, exists_ok=True)
             log.info("salesforce.field_created", field=full)
             lines.append(f"created {full}: {spec.kind}")
-        grant = mdapi.PermissionSet(
-            fullName=PERMISSION_SET,
-            label=PERMISSION_SET_LABEL,
-            fieldPermissions=[
-                mdapi.PermissionSetFieldPermissions(
-                    field=f"{container}.{spec.name}", readable=True, editable=True
-                )
-                for spec in specs
-            ],
-        )
-        _save(lambda: mdapi.PermissionSet.upsert([grant]), PERMISSION_SET, exists_ok=False)
+        grant_fields(mdapi, [f"{container}.{spec.name}" for spec in specs])
     except zeep.exceptions.Fault as fault:
         if str(fault.code or "").endswith("INSUFFICIENT_ACCESS"):
             log.warning("salesforce.metadata_denied")
             return _NO_ACCESS
         raise
     return lines
+
+
+def grant_fields(mdapi: Any, fields: Sequence[str]) -> None:
+    """Add read and edit access to these fields to the connector's permission set (an upsert:
+    permissions it already grants stay)."""
+    grant = mdapi.PermissionSet(
+        fullName=PERMISSION_SET,
+        label=PERMISSION_SET_LABEL,
+        fieldPermissions=[
+            mdapi.PermissionSetFieldPermissions(field=field, readable=True, editable=True)
+            for field in fields
+        ],
+    )
+    _save(lambda: mdapi.PermissionSet.upsert([grant]), PERMISSION_SET, exists_ok=False)
 
 
 def _save(operation: Callable[[], None], full_name: str, *, exists_ok: bool) -> None:
