@@ -43,7 +43,7 @@ def test_two_connectors_on_one_database_spend_one_hubspot_budget(tmp_path: Path)
 
     other = second.adapter("hubspot")
     assert isinstance(other, HubSpotAdapter)
-    assert other.budget_left() == 1
+    assert other.api.limiter.remaining() == 1
     first.close()
     second.close()
 

@@ -104,10 +104,6 @@ class HubSpotAdapter:
         self._links = ContactLinks(self.api, contact_cache)
         self._records = RecordWriter(self.api, clock)
 
-    def budget_left(self) -> int:
-        """Calls the shared 10-second budget allows right now (for the sync's linger)."""
-        return self.api.limiter.remaining()
-
     def budget_wait(self) -> float:
         """Seconds until the shared budget lets the next call start (for the sync's linger)."""
         return self.api.limiter.next_slot_in()
