@@ -128,6 +128,21 @@ def test_dockerfile_runs_the_cli_as_a_non_root_user_with_a_python_health_check()
     assert '"./[postgres,s3]"' in " ".join(rest for kw, rest in instructions if kw == "RUN")
 
 
+def test_dockerfile_builds_every_stage_from_a_base_pinned_by_digest() -> None:
+    """A tag moves with every patch release; a digest rebuilds the same bits."""
+    instructions = _dockerfile_instructions()
+    args = dict(rest.partition("=")[::2] for kw, rest in instructions if kw == "ARG")
+    stages = {rest.split()[2] for kw, rest in instructions if kw == "FROM" and " AS " in rest}
+    for keyword, rest in instructions:
+        if keyword != "FROM":
+            continue
+        base = rest.split()[0]
+        if base in stages:
+            continue
+        base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), base)
+        assert re.fullmatch(r"[\w./:-]+@sha256:[0-9a-f]{64}", base), f"FROM {rest}: not pinned"
+
+
 def test_dockerfile_copies_only_what_the_repository_has_and_the_build_context_sends() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     for keyword, rest in _dockerfile_instructions():

@@ -1,5 +1,5 @@
 """The lockfiles pin, with hashes, every dependency pyproject.toml names, at versions its bounds
-allow: the image (requirements.lock) and CI (requirements-test.lock) install exactly them."""
+allow: the image (deploy/requirements.lock) and CI (.ci/requirements-test.lock) install exactly them."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 IMAGE_EXTRAS = ("postgres", "s3", "redis")
 LOCKS = {
-    "requirements.lock": IMAGE_EXTRAS,
-    "requirements-test.lock": (*IMAGE_EXTRAS, "test"),
+    "deploy/requirements.lock": IMAGE_EXTRAS,
+    ".ci/requirements-test.lock": (*IMAGE_EXTRAS, "test"),
 }
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
