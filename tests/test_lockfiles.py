@@ -1,5 +1,6 @@
 """The lockfiles pin, with hashes, every dependency pyproject.toml names, at versions its bounds
-allow: the image (deploy/requirements.lock) and CI (.ci/requirements-test.lock) install exactly them."""
+allow: the image (deploy/requirements.lock) and CI (.ci/requirements-test.lock) install exactly
+them."""
 
 from __future__ import annotations
 

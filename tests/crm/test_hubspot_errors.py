@@ -76,7 +76,7 @@ def adapter(hs: FakeHubSpot, cache: SqlContactCache) -> Iterator[HubSpotAdapter]
 def test_each_status_becomes_one_of_our_error_classes(
     hs: FakeHubSpot, adapter: HubSpotAdapter, status: int, expected: type[ConnectorError]
 ) -> None:
-    hs.inject("POST", BATCH_CREATE, status)
+    hs.inject("POST", BATCH_CREATE, status, times=None)
 
     [result] = adapter.write([sms()])
 
@@ -220,6 +220,61 @@ def test_a_search_that_times_out_is_transient(hs: FakeHubSpot, cache: SqlContact
 
     assert isinstance(result.error, Transient)
     assert "timed out" in result.error.reason
+    assert hs.communications == {}
+    assert hs.count("POST", SEARCH) == 1  # a slow HubSpot is not asked again at once
+
+
+# ---- brief failures, asked again within the call -----------------------------------------------
+
+SEARCH = f"{CONTACTS}/search"
+
+
+def test_a_gateway_hiccup_on_a_search_is_asked_again_at_once(
+    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+) -> None:
+    cache.forget("hubspot", NUMBER)
+    hs.inject("POST", rf"{SEARCH}$", 502, body="<html><body>502 Bad Gateway</body></html>")
+
+    [result] = adapter.write([sms()])
+
+    assert result.error is None
+    assert len(hs.communications) == 1
+    assert hs.count("POST", SEARCH) == 2
+
+
+def test_a_503_to_a_write_is_sent_again_since_hubspot_did_nothing(
+    hs: FakeHubSpot, adapter: HubSpotAdapter
+) -> None:
+    hs.inject("POST", BATCH_CREATE, 503)
+
+    [result] = adapter.write([sms()])
+
+    assert result.error is None
+    assert len(hs.communications) == 1
+
+
+def test_a_write_whose_5xx_may_have_landed_goes_back_to_the_queue_unrepeated(
+    hs: FakeHubSpot, adapter: HubSpotAdapter
+) -> None:
+    hs.inject("POST", BATCH_CREATE, 502)
+
+    [result] = adapter.write([sms()])
+
+    assert isinstance(result.error, Transient)
+    assert hs.count("POST", "/crm/v3/objects/communications/batch/create") == 1
+
+
+def test_a_failure_that_keeps_coming_is_asked_three_times_in_all(
+    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+) -> None:
+    cache.forget("hubspot", NUMBER)
+    hs.inject("POST", rf"{SEARCH}$", 503, times=None)
+
+    [result] = adapter.write([sms()])
+
+    assert isinstance(result.error, Transient)
+    assert "answered 503" in result.error.reason
+    assert hs.count("POST", SEARCH) == 3
     assert hs.communications == {}
 
 

@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from connector.core.errors import ConnectorError, CredentialsError, Permanent, Throttled, Transient
 from connector.core.model import CrmContact
 from connector.crm.salesforce import ApiBudget
+from connector.crm.salesforce.client import IN_CALL_TRIES, TimeoutSession
 from connector.crm.salesforce.limits import DAILY_LIMIT_PAUSE_SECONDS, parse_limit_info
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
@@ -178,3 +180,47 @@ def test_every_call_has_a_timeout(fake: FakeSalesforce, cache: SqlContactCache) 
     with pytest.raises(Transient, match="no answer within the timeout"):
         adapter.write([task()])
     assert time.monotonic() - started < 2.0
+    assert api_calls(fake, "PATCH", UPSERT) == 1  # a slow org is not asked again at once
+
+
+class DroppingSession(TimeoutSession):
+    """Loses the connection of the first `drops` upserts before they leave (None: every one)."""
+
+    def __init__(self, drops: int | None) -> None:
+        super().__init__((2, 5))
+        self.drops = drops
+        self.dropped = 0
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if "/composite/sobjects/Task/" in str(url) and (
+            self.drops is None or self.dropped < self.drops
+        ):
+            self.dropped += 1
+            raise requests.ConnectionError("Connection aborted: RemoteDisconnected")
+        return super().request(method, url, *args, **kwargs)
+
+
+@pytest.mark.usefixtures("known_contact")
+def test_a_dropped_connection_is_tried_again_within_the_call(
+    fake: FakeSalesforce, cache: SqlContactCache
+) -> None:
+    session = DroppingSession(drops=1)
+
+    [result] = make_adapter(fake, cache, session=session).write([task()])
+
+    assert result.error is None
+    assert session.dropped == 1
+    assert len(tasks(fake)) == 1
+
+
+@pytest.mark.usefixtures("known_contact")
+def test_a_connection_that_keeps_dropping_goes_back_to_the_queue(
+    fake: FakeSalesforce, cache: SqlContactCache
+) -> None:
+    session = DroppingSession(drops=None)
+
+    with pytest.raises(Transient, match="ConnectionError"):
+        make_adapter(fake, cache, session=session).write([task()])
+
+    assert session.dropped == IN_CALL_TRIES
+    assert tasks(fake) == []

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
+import tenacity
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
@@ -66,6 +67,10 @@ DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 # A 429 is waited out in place (it was not processed, so repeating it is safe) as long as the
 # waits of one call stay under this; beyond it the records go back to the queue with the wait.
 MAX_RATE_LIMIT_WAIT_SECONDS = 30.0
+# A failure HubSpot did not act on (a dropped connection, a 502 to a search...) is tried again
+# at once, a moment later, this many times in all, before it goes back to the queue.
+IN_CALL_TRIES = 3
+IN_CALL_WAIT = tenacity.wait_random_exponential(multiplier=0.2, max=1.0)
 
 
 class HubSpotApi:
@@ -114,6 +119,7 @@ class HubSpotApi:
         )
         self.stats = CallStats()
         self._stats_lock = threading.Lock()
+        self._sleep = sleep
 
     def close(self) -> None:
         """Close the connection pools of the SDK clients."""
@@ -335,17 +341,21 @@ class HubSpotApi:
         writes: bool,
         search: bool = False,
     ) -> Any:
-        """Send one request (again after a 429, within the wait budget); the SDK's data."""
+        """Send one request (again after a 429, within the wait budget, or after a failure
+        HubSpot did not act on); the SDK's data."""
         waited = 0.0
+        repeat = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(IN_CALL_TRIES),
+            wait=IN_CALL_WAIT,
+            retry=tenacity.retry_if_result(lambda answer: _worth_repeating(answer[1])),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            sleep=self._sleep,
+            before_sleep=lambda state: log.info(
+                "hubspot.call_repeated", operation=operation, attempt=state.attempt_number
+            ),
+        )
         while True:
-            if search:
-                self.search_limiter.acquire()
-            try:
-                with self.limiter.slot():
-                    data, error = self._send_once(operation, send, writes=writes, search=search)
-            finally:
-                if search:
-                    self.search_limiter.release()
+            data, error = repeat(self._send_in_slot, operation, send, writes=writes, search=search)
             if error is None:
                 return data
             if error.is_rate_limit:
@@ -364,6 +374,19 @@ class HubSpotApi:
                 maybe_applied=error.maybe_applied,
             )
             raise error
+
+    def _send_in_slot(
+        self, operation: str, send: Callable[..., Any], *, writes: bool, search: bool
+    ) -> tuple[Any, HubSpotError | None]:
+        """One request, once the rate limiters (the search one too for a search) give a slot."""
+        if search:
+            self.search_limiter.acquire()
+        try:
+            with self.limiter.slot():
+                return self._send_once(operation, send, writes=writes, search=search)
+        finally:
+            if search:
+                self.search_limiter.release()
 
     def _send_once(
         self, operation: str, send: Callable[..., Any], *, writes: bool, search: bool
@@ -426,6 +449,10 @@ class HubSpotApi:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _worth_repeating(error: HubSpotError | None) -> bool:
+    return error is not None and error.worth_repeating_now
 
 
 def _per_window(rate: float) -> tuple[int, float]:

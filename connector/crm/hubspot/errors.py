@@ -32,6 +32,9 @@ LOCKED_WAIT_SECONDS = 2.0  # HubSpot: wait at least 2 s after a 423
 REASON_MESSAGE_CHARS = 300  # HubSpot's message is kept in the reason, cut to this length
 
 _NOT_APPLIED_STATUSES = frozenset({408, 423, 429, 503})  # the request certainly did nothing
+# Gateway and server hiccups (HubSpot's edge answers some with HTML); worth a prompt repeat
+# when nothing can have been applied (reads, or `maybe_applied` False).
+_BRIEF_5XX = frozenset({500, 502, 503, 504})
 _TRANSIENT_CATEGORIES = frozenset(
     {
         "RATE_LIMIT",
@@ -97,10 +100,22 @@ class HubSpotError(Exception):
         self.maybe_applied = maybe_applied
         self.context = dict(context or {})
         self.headers = headers or {}
+        # No answer within the timeout: HubSpot (or the way to it) is slow, and asking again at
+        # once would only wait as long again.
+        self.timed_out = False
 
     @property
     def is_rate_limit(self) -> bool:
         return self.status == 429 and self.policy != "DAILY"
+
+    @property
+    def worth_repeating_now(self) -> bool:
+        """A brief failure HubSpot certainly did not act on: a lost connection before anything
+        was applied, or a 5xx to a read or a 503. Repeated within the call, a moment later,
+        instead of sending the whole batch back to the queue for seconds or minutes."""
+        if self.maybe_applied or self.timed_out or self.status in (429, 423):
+            return False
+        return self.status is None or self.status == 503 or self.status in _BRIEF_5XX
 
     @property
     def concerns_every_record(self) -> bool:
@@ -163,7 +178,9 @@ class HubSpotError(Exception):
         if transport is None:
             raise exc
         sent, description = transport
-        return cls(operation, None, description, maybe_applied=writes and sent)
+        error = cls(operation, None, description, maybe_applied=writes and sent)
+        error.timed_out = _timed_out(exc)
+        return error
 
     @classmethod
     def _from_api_exception(cls, exc: Any, operation: str, *, writes: bool) -> HubSpotError:
@@ -226,6 +243,14 @@ def _transport_failure(exc: BaseException) -> tuple[bool, str] | None:
     ):
         return True, f"the connection failed ({name})"
     return None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    root = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    # urllib3's NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError.
+    if isinstance(root, urllib3.exceptions.NewConnectionError):
+        return False
+    return isinstance(root, urllib3.exceptions.TimeoutError | TimeoutError)
 
 
 def header_map(raw: Any) -> dict[str, str]:

@@ -4,7 +4,8 @@ simple-salesforce sets no timeout, refreshes tokens only for the logins it made 
 can recurse without end on a persistent 401, issue #804), and raises its own exceptions. Every
 Salesforce call of the adapter goes through `SalesforceClient.call`, which fixes all three: a
 session that fills in a default timeout and reads `Sforce-Limit-Info`, at most
-`max_token_refreshes` new tokens per call, and connector errors only.
+`max_token_refreshes` new tokens per call, and connector errors only. A dropped connection is
+tried again within the call a moment later (tenacity), before the job goes back to the queue.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import requests
 import structlog
+import tenacity
 import zeep.exceptions
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
@@ -34,6 +36,11 @@ from connector.crm.salesforce.limits import DAILY_LIMIT_PAUSE_SECONDS, ApiBudget
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+# A connection that failed or dropped (not one that timed out: a slow Salesforce is not asked
+# again at once) is tried this many times in all within one call. Every write is an upsert by
+# key, so repeating one whose answer was lost cannot duplicate.
+IN_CALL_TRIES = 3
+IN_CALL_WAIT = tenacity.wait_random_exponential(multiplier=0.2, max=1.0)
 Timeout = float | tuple[float, float]
 # Metadata API (SOAP) calls create fields and can take longer than a REST call.
 METADATA_TIMEOUT_SECONDS = 120.0
@@ -91,6 +98,23 @@ class SalesforceClient:
         return self._token.user_id if self._token else None
 
     def call(self, what: str, operation: Callable[[Salesforce], T]) -> T:
+        """`operation(sf)`, again after a dropped connection; connector errors only."""
+        repeat = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(IN_CALL_TRIES),
+            wait=IN_CALL_WAIT,
+            retry=tenacity.retry_if_exception(_dropped_connection),
+            reraise=True,
+            before_sleep=lambda state: log.info(
+                "salesforce.call_repeated", what=what, attempt=state.attempt_number
+            ),
+        )
+        try:
+            answer: T = repeat(self._call_refreshing, what, operation)
+        except requests.RequestException as exc:
+            raise from_network(exc, what, self.timeout) from None
+        return answer
+
+    def _call_refreshing(self, what: str, operation: Callable[[Salesforce], T]) -> T:
         """`operation(sf)` with a fresh token on INVALID_SESSION_ID, at most a few times."""
         refreshes = 0
         while True:
@@ -122,8 +146,6 @@ class SalesforceClient:
                 self._invalidate(sf)
             except SalesforceError as exc:
                 raise from_sdk(exc, what) from None
-            except requests.RequestException as exc:
-                raise from_network(exc, what, self.timeout) from None
 
     def query(self, what: str, soql: str) -> dict[str, Any]:
         """One SOQL page (the connector's queries ask for at most 200 rows)."""
@@ -166,6 +188,11 @@ class SalesforceClient:
         with self._lock:
             if self._sf is stale:
                 self._sf = None
+
+
+def _dropped_connection(exc: BaseException) -> bool:
+    # requests' ConnectTimeout is both a ConnectionError and a Timeout: a timeout is not repeated.
+    return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
 
 
 def _fault_code(fault: zeep.exceptions.Fault) -> str:
