@@ -1,6 +1,7 @@
 """The lengths CRM fields hold, so `check` warns before a CRM refuses or cuts a record.
 
-Only standard fields whose limits are documented (docs/api-notes); custom fields get theirs from
+Only standard fields whose limits the CRMs document (Salesforce's Object Reference for Task, Lead
+and Contact; HubSpot's 65,536-character limit on text properties); custom fields get theirs from
 the mapping's `field_limits` or, with `check --online`, from the CRM's own description.
 """
 
