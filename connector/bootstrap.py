@@ -23,6 +23,7 @@ import structlog
 from connector.config import ConfigError, Settings, load_settings
 from connector.core.access import weakness
 from connector.core.errors import Permanent
+from connector.core.keys import KeyRing
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
@@ -69,7 +70,7 @@ class Connector:
 
     settings: Settings
     database: Database
-    secret: bytes
+    secret: KeyRing
     handlers: dict[str, Handler] = field(default_factory=dict)
     batched: dict[str, Batched] = field(default_factory=dict)
     periodic: list[Periodic] = field(default_factory=list)
@@ -164,8 +165,15 @@ class SecretKeyError(ConfigError):
     """The generated key file cannot be used; the message says what to do."""
 
 
-def load_secret(settings: Settings) -> bytes:
-    """The key that signs links: configured, or generated once and kept under the data folder.
+def load_secret(settings: Settings) -> KeyRing:
+    """The keys of links: the current one signs; `CONNECTOR_PREVIOUS_SECRET_KEYS`, the keys it
+    replaced, only verify, so links already written into CRM records survive a rotation."""
+    previous = tuple(key.get_secret_value().encode() for key in settings.previous_secret_keys)
+    return KeyRing(_current_key(settings), previous)
+
+
+def _current_key(settings: Settings) -> bytes:
+    """The signing key: configured, or generated once and kept under the data folder.
 
     Several processes may start at once on one data folder: each writes a candidate to a
     temporary file of its own (0600), then links it to `secret.key`, which only the first
@@ -311,9 +319,7 @@ def _register_sends(connector: Connector) -> None:
     """The `send_message` job and one sender per provider whose API credentials are set."""
     settings = connector.settings
     if settings.aircall_send_enabled:
-        connector.sender_factories["aircall"] = lambda: _aircall_sender(
-            settings, connector.budgets
-        )
+        connector.sender_factories["aircall"] = lambda: _aircall_sender(settings, connector.budgets)
     if settings.cloudtalk_send_enabled:
         connector.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(
             settings, connector.budgets

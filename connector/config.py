@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Signs media and page links; generated under DATA_DIR if unset."
     )
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys replaced by SECRET_KEY, comma-separated: their links still verify.",
+    )
     media_retention_days: int = Field(default=183, ge=1)
     media_download_timeout_seconds: float = Field(
         default=45.0, gt=0, description="One received medium's whole download; <= 3/4 lease."
@@ -221,6 +225,24 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_BYTES}+ random bytes, e.g. the output of "
                     '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
                 )
+        return value
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_previous_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _check_previous_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        # Links signed with a weak key can be forged for as long as it verifies: a retired key
+        # is held to the same rule as the current one.
+        for position, key in enumerate(value, start=1):
+            problem = weakness(key.get_secret_value())
+            if problem:
+                raise ValueError(f"entry {position} {problem}")
         return value
 
     @field_validator("aircall_policy", "cloudtalk_policy")

@@ -27,6 +27,7 @@ from connector.api.uploads import RefusalOut, RefusalsOut, keep_uploads
 from connector.bootstrap import Connector
 from connector.core import catalogue, phone
 from connector.core.catalogue import Refusal
+from connector.core.keys import KeyRing
 from connector.core.model import DeliveryStatus, Direction
 from connector.core.rules import Candidate, validate
 from connector.core.sniff import SNIFF_BYTES
@@ -288,7 +289,7 @@ def _request(grant: ComposeGrant, draft: DraftIn, upload_ids: list[int]) -> outb
     )
 
 
-def _upload_ids(secret: bytes, refs: list[str]) -> tuple[list[int], list[Refusal]]:
+def _upload_ids(secret: KeyRing, refs: list[str]) -> tuple[list[int], list[Refusal]]:
     """The uploads the page's references name; a reference that is not ours is refused."""
     ids: list[int] = []
     bad: list[Refusal] = []

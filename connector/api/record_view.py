@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from connector.api.pages_lines import line_views
 from connector.bootstrap import Connector
+from connector.core.keys import KeyRing
 from connector.core.model import DeliveryStatus, Direction
 from connector.core.policy import PREVIEW_COUNT
 from connector.mapping.errors import MappingError
@@ -193,7 +194,7 @@ def build(
 
 
 def _conversation(
-    public_url: str, secret: bytes, thread: RecordThread, labels: dict[str, str]
+    public_url: str, secret: KeyRing, thread: RecordThread, labels: dict[str, str]
 ) -> ConversationOut:
     return ConversationOut(
         thread_id=thread.id,

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from sqlalchemy import and_, select
 
+from connector.core.keys import KeyRing
 from connector.media.links import LinkKind, verify
 from connector.media.names import safe_filename
 from connector.media.store import MediaStore
@@ -43,7 +44,9 @@ class Medium:
         return f"inline; filename*=utf-8''{quoted}"
 
 
-def find_medium(database: Database, store: MediaStore, secret: bytes, token: str) -> Medium | None:
+def find_medium(
+    database: Database, store: MediaStore, secret: KeyRing, token: str
+) -> Medium | None:
     """The medium a link points at, if the link is genuine and the medium is still kept."""
     target = verify(secret, token)
     if target is None or target.kind is LinkKind.THREAD:

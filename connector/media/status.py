@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, exists, select
 
 from connector.core import catalogue
+from connector.core.keys import KeyRing
 from connector.media.links import attachment_url
 from connector.store.conversations import AttachmentState
 from connector.store.tables import attachments
@@ -57,7 +58,7 @@ def captures_settled(conn: Connection, message_id: int) -> bool:
 
 
 def attachment_links(
-    conn: Connection, message_id: int, public_url: str, secret: bytes
+    conn: Connection, message_id: int, public_url: str, secret: KeyRing
 ) -> list[MediaLink]:
     """The message's attachments in order, each with the connector's link when it is kept."""
     rows = conn.execute(

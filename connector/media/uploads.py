@@ -22,6 +22,7 @@ from sqlalchemy import insert
 from connector.config import Settings
 from connector.core import catalogue
 from connector.core.catalogue import Refusal
+from connector.core.keys import KeyRing
 from connector.core.model import Direction, Line, Provider
 from connector.core.rules import AttachmentVerdict, Candidate, validate
 from connector.core.sniff import canonical_type, sniff
@@ -236,7 +237,7 @@ def keep(
     database: Database,
     store: MediaStore,
     settings: Settings,
-    secret: bytes,
+    secret: KeyRing,
     files: Sequence[ReceivedFile],
     providers: Sequence[Provider],
 ) -> list[UploadResult]:
@@ -288,7 +289,7 @@ async def receive_uploads(
     settings: Settings,
     database: Database,
     store: MediaStore,
-    secret: bytes,
+    secret: KeyRing,
     provider: Provider | None = None,
 ) -> list[UploadResult]:
     """The whole of `POST /v1/uploads`: stream, judge, keep. Raises `MalformedUpload` or

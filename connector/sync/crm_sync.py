@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import Connection
 
 from connector.core.errors import ConnectorError, Permanent
+from connector.core.keys import KeyRing
 from connector.core.model import Direction
 from connector.crm.base import Associations, ContactRule, CrmAdapter, Origin, RecordWrite
 from connector.mapping import (
@@ -66,7 +67,7 @@ class CrmSync:
         registry: MappingRegistry,
         adapter: Callable[[], CrmAdapter],
         public_url: str,
-        secret: bytes,
+        secret: KeyRing,
     ) -> None:
         self.crm = crm
         self.database = database

@@ -24,6 +24,7 @@ from connector.config import Settings
 from connector.core import catalogue
 from connector.core.catalogue import Refusal
 from connector.core.errors import Permanent, Transient
+from connector.core.keys import KeyRing
 from connector.core.model import Provider
 from connector.core.rules import Candidate
 from connector.core.sniff import SNIFF_BYTES, canonical_type
@@ -62,7 +63,7 @@ class MediaSources:
     database: Database
     store: MediaStore
     settings: Settings
-    secret: bytes
+    secret: KeyRing
 
 
 def resolve(
