@@ -18,6 +18,7 @@ from connector import bootstrap
 from connector.config import Settings
 from connector.core import catalogue
 from connector.core.errors import Transient
+from connector.core.keys import KeyRing
 from connector.core.model import Provider
 from connector.media.capture import MediaCapture, capture_deadline
 from connector.media.fetch import MediaFetcher
@@ -45,7 +46,7 @@ from tests.media.factories import (
     received_ago,
 )
 
-SECRET = b"capture-test-secret"
+SECRET = KeyRing(b"capture-test-secret")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from connector import bootstrap
 from connector.config import ConfigError
+from connector.core.keys import KeyRing
 from connector.media.links import (
     LinkKind,
     LinkTarget,
@@ -21,7 +22,7 @@ from connector.media.links import (
 )
 from tests.conftest import make_settings
 
-SECRET = b"a-test-secret-that-signs-links"
+SECRET = KeyRing(b"a-test-secret-that-signs-links")
 
 
 def test_a_signed_link_names_what_it_points_at() -> None:
@@ -51,7 +52,54 @@ def test_a_link_with_an_altered_signature_is_refused() -> None:
 
 
 def test_a_link_signed_with_another_secret_is_refused() -> None:
-    assert verify(SECRET, sign(b"another-secret", LinkKind.ATTACHMENT, 42)) is None
+    assert verify(SECRET, sign(KeyRing(b"another-secret"), LinkKind.ATTACHMENT, 42)) is None
+
+
+# Written into CRM records by earlier releases under SECRET: they must verify for ever.
+WRITTEN_BEFORE = {
+    "a42.7AZbCb1YjEDUK9QuML3POcM9": LinkTarget(LinkKind.ATTACHMENT, 42),
+    "t7.oDvnkJaGojepSIrKuwCIfkbF": LinkTarget(LinkKind.THREAD, 7),
+    "u3.sjvYJY9J1B3yOLw67hVb-U1R": LinkTarget(LinkKind.UPLOAD, 3),
+}
+NEW_KEY = b"the-key-that-replaced-the-test-secret"
+
+
+def test_links_already_written_into_crm_records_keep_their_format_and_verify() -> None:
+    for token, target in WRITTEN_BEFORE.items():
+        assert sign(SECRET, target.kind, target.id) == token
+        assert verify(SECRET, token) == target
+
+
+def test_after_a_rotation_links_signed_with_a_previous_key_still_verify() -> None:
+    rotated = KeyRing(NEW_KEY, (b"an-older-key-still-kept", SECRET.current))
+
+    for token, target in WRITTEN_BEFORE.items():
+        assert verify(rotated, token) == target
+    assert verify(KeyRing(NEW_KEY), "a42.7AZbCb1YjEDUK9QuML3POcM9") is None
+
+
+def test_new_links_are_signed_with_the_current_key_only() -> None:
+    rotated = KeyRing(NEW_KEY, (SECRET.current,))
+
+    token = sign(rotated, LinkKind.ATTACHMENT, 42)
+
+    assert token == sign(KeyRing(NEW_KEY), LinkKind.ATTACHMENT, 42)
+    assert token not in WRITTEN_BEFORE
+    assert verify(SECRET, token) is None
+
+
+def test_the_key_ring_never_shows_a_key() -> None:
+    shown = repr(KeyRing(NEW_KEY, (SECRET.current,)))
+
+    assert NEW_KEY.decode() not in shown and SECRET.current.decode() not in shown
+    assert "1 hidden" in shown
+
+
+def test_an_empty_key_cannot_join_the_ring() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        KeyRing(b"")
+    with pytest.raises(ValueError, match="empty"):
+        KeyRing(NEW_KEY, (b"",))
 
 
 def test_neighbouring_ids_have_unrelated_signatures() -> None:
@@ -89,8 +137,8 @@ def test_a_missing_secret_is_generated_once_and_kept_under_the_data_folder(
 ) -> None:
     settings = make_settings(tmp_path)
 
-    first = bootstrap.load_secret(settings)
-    second = bootstrap.load_secret(settings)
+    first = bootstrap.load_secret(settings).current
+    second = bootstrap.load_secret(settings).current
 
     assert first == second and len(first) >= 32
     assert (settings.data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
@@ -100,7 +148,7 @@ def _race_for_the_key(data_dir: str, barrier: Any, results: Any) -> None:
     settings = make_settings(Path(data_dir).parent)
     barrier.wait()
     try:
-        results.put(bootstrap.load_secret(settings))
+        results.put(bootstrap.load_secret(settings).current)
     except Exception as exc:  # reported to the test, not lost in the child
         results.put(repr(exc))
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from connector.bootstrap import Connector
+from connector.core.keys import KeyRing
 from connector.media.downloads import find_medium
 from connector.media.links import LinkKind, sign
 from connector.media.retention import expire_media
@@ -21,7 +22,7 @@ from connector.store.queue import utcnow
 from connector.store.tables import uploads
 from tests.media.factories import attachment_row, jpeg, png, receive, settle, stored
 
-SECRET = b"retention-test-secret"
+SECRET = KeyRing(b"retention-test-secret")
 RETENTION = timedelta(days=183)
 
 
