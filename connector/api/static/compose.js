@@ -3,14 +3,14 @@
 // keeps the draft for the browser session, and follows the sent message's status.
 "use strict";
 
-(function () {
+(() => {
   const root = document.getElementById("composer");
   if (!root) return;
   const token = root.dataset.token;
   const state = JSON.parse(document.getElementById("compose-state").textContent);
   const texts = state.texts;
-  const draftKey = "mms-composer:draft:" + state.draftKey;
-  const sentKey = "mms-composer:sent:" + state.draftKey;
+  const draftKey = `mms-composer:draft:${state.draftKey}`;
+  const sentKey = `mms-composer:sent:${state.draftKey}`;
   const UPLOADS_AT_ONCE = 3;
   const POLL_MS = 1000;
 
@@ -32,7 +32,7 @@
   const sentSection = el("sent");
   const sentList = el("sent-list");
 
-  let lines = state.lines;
+  const lines = state.lines;
   let line = null;
   let files = []; // {key, name, size, type, state: "uploading"|"ready", ref, thumb, preview}
   let messageErrors = []; // refusals of the draft as a whole (no file index)
@@ -47,20 +47,21 @@
 
   const MB = 1024 * 1024;
   function humanSize(bytes) {
-    if (bytes < 1024) return bytes + " bytes";
-    if (bytes < MB) return Math.round(bytes / 1024) + " KB";
-    return (bytes / MB).toFixed(1).replace(/\.0$/, "") + " MB";
+    if (bytes < 1024) return `${bytes} bytes`;
+    if (bytes < MB) return `${Math.round(bytes / 1024)} KB`;
+    return `${(bytes / MB).toFixed(1).replace(/\.0$/, "")} MB`;
   }
 
   function svg(path) {
-    return '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="' + path + '"/></svg>';
+    return `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="${path}"/></svg>`;
   }
   function icon(path) {
     const holder = document.createElement("span");
     holder.innerHTML = svg(path);
     return holder.firstChild;
   }
-  const CROSS = "m6.4 5 5.6 5.6L17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4 6.4 5Z";
+  const CROSS =
+    "m6.4 5 5.6 5.6L17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4 6.4 5Z";
   const ALERT = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20Zm1 15h-2v-2h2v2Zm0-4h-2V7h2v6Z";
 
   function node(tag, className, text) {
@@ -76,7 +77,11 @@
     const response = await fetch(path, init);
     if (response.status === 401) {
       let detail = "";
-      try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
+      try {
+        detail = (await response.json()).detail;
+      } catch {
+        /* not JSON */
+      }
       linkExpired(detail);
       throw new Error("expired");
     }
@@ -85,7 +90,8 @@
 
   function linkExpired(detail) {
     expired = true;
-    sendNote.textContent = detail || "This composer link has expired. Open the composer again from the CRM record.";
+    sendNote.textContent =
+      detail || "This composer link has expired. Open the composer again from the CRM record.";
     sendNote.classList.add("error");
     render();
   }
@@ -97,17 +103,35 @@
     const draft = {
       line: line ? line.number : null,
       text: textArea.value,
-      files: ready.map((f) => ({ ref: f.ref, name: f.name, size: f.size, type: f.type, thumb: f.thumb })),
+      files: ready.map((f) => ({
+        ref: f.ref,
+        name: f.name,
+        size: f.size,
+        type: f.type,
+        thumb: f.thumb,
+      })),
     };
-    try { sessionStorage.setItem(draftKey, JSON.stringify(draft)); } catch (_) { /* storage off */ }
+    try {
+      sessionStorage.setItem(draftKey, JSON.stringify(draft));
+    } catch {
+      /* storage off */
+    }
   }
 
   function dropDraft() {
-    try { sessionStorage.removeItem(draftKey); } catch (_) { /* storage off */ }
+    try {
+      sessionStorage.removeItem(draftKey);
+    } catch {
+      /* storage off */
+    }
   }
 
   function loadDraft() {
-    try { return JSON.parse(sessionStorage.getItem(draftKey) || "null"); } catch (_) { return null; }
+    try {
+      return JSON.parse(sessionStorage.getItem(draftKey) || "null");
+    } catch {
+      return null;
+    }
   }
 
   // -- lines -------------------------------------------------------------------------------------
@@ -144,10 +168,10 @@
 
     const used = files.reduce((sum, f) => sum + f.size, 0);
     const max = line ? line.maxTotalBytes : 0;
-    usage.textContent = humanSize(used) + " / " + (line ? line.maxTotalLabel : "–");
+    usage.textContent = `${humanSize(used)} / ${line ? line.maxTotalLabel : "–"}`;
     usageBar.max = max || 1;
     usageBar.value = Math.min(used, max || 1);
-    filesCount.textContent = files.length + " / " + (line ? line.maxFiles : "–") + " files";
+    filesCount.textContent = `${files.length} / ${line ? line.maxFiles : "–"} files`;
 
     renderThumbs();
     renderSendState();
@@ -162,7 +186,7 @@
       if (!li) {
         li = node("li", "thumb");
         li.dataset.key = String(file.key);
-        li.title = file.name + " (" + humanSize(file.size) + ")";
+        li.title = `${file.name} (${humanSize(file.size)})`;
         const source = file.thumb || file.preview;
         const image = source && (file.type || "").startsWith("image/");
         if (image) {
@@ -172,13 +196,16 @@
           li.append(img);
         } else {
           const tile = node("span", "file-tile");
-          tile.append(node("span", "file-kind", extension(file.name)), node("span", "file-name", file.name));
+          tile.append(
+            node("span", "file-kind", extension(file.name)),
+            node("span", "file-name", file.name),
+          );
           li.append(tile);
         }
         li.append(node("span", "thumb-name", file.name));
         const remove = node("button", "icon-btn remove");
         remove.type = "button";
-        remove.setAttribute("aria-label", "Remove " + file.name);
+        remove.setAttribute("aria-label", `Remove ${file.name}`);
         remove.append(icon(CROSS));
         remove.addEventListener("click", () => removeFile(file.key, position));
         li.append(remove);
@@ -191,7 +218,12 @@
 
   function extension(name) {
     const dot = name.lastIndexOf(".");
-    return dot > 0 ? name.slice(dot + 1).toUpperCase().slice(0, 5) : "FILE";
+    return dot > 0
+      ? name
+          .slice(dot + 1)
+          .toUpperCase()
+          .slice(0, 5)
+      : "FILE";
   }
 
   function renderSendState() {
@@ -247,7 +279,7 @@
   // -- attaching -------------------------------------------------------------------------------
 
   function addFiles(list) {
-    if (!line || !line.canAttach || expired) return;
+    if (!line?.canAttach || expired) return;
     refusalList.replaceChildren();
     sendNote.dataset.sticky = "";
     for (const file of list) {
@@ -284,18 +316,24 @@
     try {
       // Larger than any file this line takes: the rules judge it by its size and first bytes,
       // without carrying the whole file over.
-      const verdict = file.size > forLine.largestFileBytes
-        ? await probe(file, forLine)
-        : await send(file, forLine);
+      const verdict =
+        file.size > forLine.largestFileBytes
+          ? await probe(file, forLine)
+          : await send(file, forLine);
       if (!files.includes(item)) return; // removed meanwhile
       if (verdict.ok) {
-        Object.assign(item, { state: "ready", ref: verdict.ref, thumb: verdict.thumb, type: verdict.type || item.type });
+        Object.assign(item, {
+          state: "ready",
+          ref: verdict.ref,
+          thumb: verdict.thumb,
+          type: verdict.type || item.type,
+        });
       } else {
         discard(item);
-        const errors = verdict.errors && verdict.errors.length ? verdict.errors : [{ message: texts.unknown }];
+        const errors = verdict.errors?.length ? verdict.errors : [{ message: texts.unknown }];
         for (const error of errors) refuse(item.name, error.message);
       }
-    } catch (error) {
+    } catch {
       if (expired) return;
       discard(item);
       refuse(item.name, texts.unknown);
@@ -307,17 +345,23 @@
   async function send(file, forLine) {
     const body = new FormData();
     body.append("file", file, file.name);
-    const response = await api("/compose/api/uploads?from=" + encodeURIComponent(forLine.number), {
+    const response = await api(`/compose/api/uploads?from=${encodeURIComponent(forLine.number)}`, {
       method: "POST",
       body,
     });
     const answer = await response.json();
     if (response.status === 201) {
       const result = answer.files[0];
-      return { ok: result.ok, ref: result.ref, thumb: result.thumb, type: result.type, errors: result.errors };
+      return {
+        ok: result.ok,
+        ref: result.ref,
+        thumb: result.thumb,
+        type: result.type,
+        errors: result.errors,
+      };
     }
     if (answer && Array.isArray(answer.errors)) return { ok: false, errors: answer.errors };
-    throw new Error("upload failed: " + response.status);
+    throw new Error(`upload failed: ${response.status}`);
   }
 
   async function probe(file, forLine) {
@@ -327,9 +371,14 @@
     const response = await api("/compose/api/uploads/probe", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ from: forLine.number, name: file.name, size: file.size, head: btoa(binary) }),
+      body: JSON.stringify({
+        from: forLine.number,
+        name: file.name,
+        size: file.size,
+        head: btoa(binary),
+      }),
     });
-    if (!response.ok) throw new Error("probe failed: " + response.status);
+    if (!response.ok) throw new Error(`probe failed: ${response.status}`);
     const answer = await response.json();
     if (answer.ok) return send(file, forLine);
     return { ok: false, errors: answer.errors };
@@ -372,7 +421,7 @@
       });
       if (!response.ok) return;
       answer = await response.json();
-    } catch (_) {
+    } catch {
       return;
     }
     if (asked !== validation) return;
@@ -425,7 +474,7 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
       });
-    } catch (error) {
+    } catch {
       sending = false;
       if (!expired) {
         render();
@@ -456,7 +505,11 @@
       return;
     }
     let errors = [];
-    try { errors = (await response.json()).errors || []; } catch (_) { /* not JSON */ }
+    try {
+      errors = (await response.json()).errors || [];
+    } catch {
+      /* not JSON */
+    }
     if (!errors.length) errors = [{ code: "unknown_error", message: texts.unknown, index: null }];
     applyRefusals(errors, sentFiles);
     if (messageErrors.length) {
@@ -473,13 +526,19 @@
     try {
       const stored = sessionStorage.getItem(sentKey);
       if (stored !== null) return JSON.parse(stored);
-    } catch (_) { /* storage off */ }
+    } catch {
+      /* storage off */
+    }
     return sentInMemory.slice();
   }
 
   function storeSent(list) {
     sentInMemory = list.slice(-20);
-    try { sessionStorage.setItem(sentKey, JSON.stringify(sentInMemory)); } catch (_) { /* off */ }
+    try {
+      sessionStorage.setItem(sentKey, JSON.stringify(sentInMemory));
+    } catch {
+      /* off */
+    }
   }
 
   function remember(message) {
@@ -493,20 +552,33 @@
     const list = sentMessages();
     sentSection.hidden = list.length === 0;
     sentList.replaceChildren(
-      ...list.slice().reverse().map((message) => {
-        const li = node("li", "sent-item");
-        li.dataset.message = String(message.id);
-        const body = node("div", "sent-body");
-        body.append(node("p", "sent-text", message.text || "(no text)"));
-        if (message.files) {
-          body.append(node("p", "sent-files", message.files + (message.files === 1 ? " attachment" : " attachments")));
-        }
-        if (message.error) body.append(node("p", "sent-error", message.error));
-        const badge = node("span", "status status-" + message.status.replace("_", "-"), message.label);
-        badge.setAttribute("role", "status");
-        li.append(body, badge);
-        return li;
-      })
+      ...list
+        .slice()
+        .reverse()
+        .map((message) => {
+          const li = node("li", "sent-item");
+          li.dataset.message = String(message.id);
+          const body = node("div", "sent-body");
+          body.append(node("p", "sent-text", message.text || "(no text)"));
+          if (message.files) {
+            body.append(
+              node(
+                "p",
+                "sent-files",
+                message.files + (message.files === 1 ? " attachment" : " attachments"),
+              ),
+            );
+          }
+          if (message.error) body.append(node("p", "sent-error", message.error));
+          const badge = node(
+            "span",
+            `status status-${message.status.replace("_", "-")}`,
+            message.label,
+          );
+          badge.setAttribute("role", "status");
+          li.append(body, badge);
+          return li;
+        }),
     );
   }
 
@@ -522,7 +594,7 @@
         for (const message of open) {
           let answer;
           try {
-            const response = await api("/compose/api/messages/" + message.id);
+            const response = await api(`/compose/api/messages/${message.id}`);
             if (response.status === 404) {
               answer = Object.assign({}, message, { final: true });
             } else if (!response.ok) {
@@ -530,14 +602,19 @@
             } else {
               answer = await response.json();
             }
-          } catch (_) {
+          } catch {
             if (expired) return;
             continue;
           }
           const list = sentMessages().map((m) =>
             m.id === message.id
-              ? Object.assign(m, { status: answer.status, label: answer.label, final: answer.final, error: answer.error || null })
-              : m
+              ? Object.assign(m, {
+                  status: answer.status,
+                  label: answer.label,
+                  final: answer.final,
+                  error: answer.error || null,
+                })
+              : m,
           );
           storeSent(list);
           renderSent();
@@ -587,7 +664,7 @@
   document.addEventListener("dragover", (event) => {
     if (!hasFiles(event)) return;
     event.preventDefault();
-    event.dataTransfer.dropEffect = line && line.canAttach ? "copy" : "none";
+    event.dataTransfer.dropEffect = line?.canAttach ? "copy" : "none";
   });
   document.addEventListener("drop", (event) => {
     if (!hasFiles(event)) return;
@@ -605,9 +682,11 @@
   const draft = loadDraft();
   if (draft) {
     textArea.value = draft.text || "";
-    files = (draft.files || []).map((f) => Object.assign({ key: nextKey++, state: "ready", preview: null }, f));
+    files = (draft.files || []).map((f) =>
+      Object.assign({ key: nextKey++, state: "ready", preview: null }, f),
+    );
   }
-  chooseLine(defaultLine(draft && draft.line), { revalidate: files.length > 0 });
+  chooseLine(defaultLine(draft?.line), { revalidate: files.length > 0 });
   renderSent();
   follow();
 })();

@@ -2,7 +2,7 @@
 // Escape), local times, and "Download all" with progress and the time remaining.
 "use strict";
 
-(function () {
+(() => {
   const dataNode = document.getElementById("conversation-data");
   if (!dataNode) return;
   const media = JSON.parse(dataNode.textContent);
@@ -48,8 +48,8 @@
       el("viewer-file-name").textContent = item.name;
       fileTile.hidden = false;
     }
-    caption.textContent = item.name + (item.size ? " · " + item.size : "");
-    count.textContent = position + 1 + " / " + items.length;
+    caption.textContent = item.name + (item.size ? ` · ${item.size}` : "");
+    count.textContent = `${position + 1} / ${items.length}`;
     previous.disabled = position === 0;
     next.disabled = position === items.length - 1;
     download.href = item.url;
@@ -58,7 +58,7 @@
 
   function open(messageId, index, from) {
     const entry = media[messageId];
-    if (!entry || !entry.items.length) return;
+    if (!entry?.items.length) return;
     items = entry.items;
     text.textContent = entry.text;
     text.hidden = !entry.text;
@@ -104,16 +104,16 @@
 
   const MB = 1024 * 1024;
   function humanSize(bytes) {
-    if (bytes < 1024) return bytes + " bytes";
-    if (bytes < MB) return Math.round(bytes / 1024) + " KB";
-    return (bytes / MB).toFixed(1).replace(/\.0$/, "") + " MB";
+    if (bytes < 1024) return `${bytes} bytes`;
+    if (bytes < MB) return `${Math.round(bytes / 1024)} KB`;
+    return `${(bytes / MB).toFixed(1).replace(/\.0$/, "")} MB`;
   }
 
   function humanDuration(seconds) {
     if (seconds < 1) return "less than a second";
-    if (seconds < 60) return Math.ceil(seconds) + " s";
+    if (seconds < 60) return `${Math.ceil(seconds)} s`;
     const minutes = Math.floor(seconds / 60);
-    return minutes + " min " + Math.round(seconds - minutes * 60) + " s";
+    return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
   }
 
   function say(message, kind) {
@@ -134,7 +134,10 @@
     bar.value = 0;
     say("Preparing the download…");
     try {
-      const response = await fetch(button.dataset.url, { cache: "no-store", credentials: "same-origin" });
+      const response = await fetch(button.dataset.url, {
+        cache: "no-store",
+        credentials: "same-origin",
+      });
       if (!response.ok) {
         say((await response.text()) || "The download failed.", "error");
         return;
@@ -163,8 +166,11 @@
       bar.value = 1;
       const name = filenameOf(response);
       save(new Blob(chunks, { type: "application/zip" }), name);
-      say("Download complete: " + name + " (" + humanSize(received) + ") is in your downloads folder.", "done");
-    } catch (error) {
+      say(
+        `Download complete: ${name} (${humanSize(received)}) is in your downloads folder.`,
+        "done",
+      );
+    } catch {
       say("The download was interrupted. Please try again.", "error");
     } finally {
       button.disabled = false;
@@ -179,9 +185,10 @@
     } else {
       bar.removeAttribute("value"); // indeterminate
     }
-    let message = humanSize(received) + (total > 0 ? " of " + (exact ? "" : "about ") + humanSize(total) : "");
+    let message =
+      humanSize(received) + (total > 0 ? ` of ${exact ? "" : "about "}${humanSize(total)}` : "");
     if (total > received && rate > 0) {
-      message += " · " + humanDuration((total - received) / rate) + " left";
+      message += ` · ${humanDuration((total - received) / rate)} left`;
     }
     say(message);
   }
