@@ -24,8 +24,6 @@ associations inline and falling back on 409 costs one call per 100 records.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,12 +33,12 @@ from connector.core.errors import ConnectorError, Permanent, Transient
 from connector.core.model import CrmContact
 from connector.crm.base import RecordWrite, WriteResult
 from connector.crm.hubspot.answers import CreateInput
-from connector.crm.hubspot.batches import Halt, Outcome, SplitBudget, chunks, run_batches
+from connector.crm.hubspot.batches import Halt, Outcome, SplitBudget, run_batches
 from connector.crm.hubspot.client import HubSpotApi
-from connector.crm.hubspot.contacts import SEARCH_PAGES_MAX
 from connector.crm.hubspot.errors import HubSpotError
 from connector.crm.hubspot.inputs import associations_of, record_properties
-from connector.crm.hubspot.matching import IN_VALUES_MAX
+from connector.crm.hubspot.lookups import read_keys, search_keys
+from connector.crm.hubspot.memory import KeyFieldMissing, KeyModes, RecentWrites
 from connector.crm.hubspot.refusals import (
     conflict_on_key,
     item_conflict_on_key,
@@ -50,10 +48,7 @@ from connector.crm.ratelimit import Clock
 
 log = structlog.get_logger(__name__)
 
-KEY_MODE_TTL_SECONDS = 600.0  # how long "is the key property unique?" is trusted
 SEARCH_LAG_SECONDS = 30.0  # generous: HubSpot's search shows new records within seconds
-RECENT_IDS_MAX = 50_000  # key -> id of records this process wrote, for lost local commits
-UNCERTAIN_MAX = 50_000
 SETUP_HINT = "run `mms-connector mappings setup --crm hubspot`"
 CONFLICT_ROUNDS = 3  # create attempts of one write while other workers create the same keys
 CONFLICT_RETRY_SECONDS = 2.0
@@ -70,21 +65,14 @@ class Pending:
     on_stale_links: Callable[[], None] | None = None
 
 
-class KeyFieldMissing(Exception):
-    """The key property does not exist on the object: `mappings setup` was never run."""
-
-
 class RecordWriter:
     """Creates or updates each record exactly once, in batches."""
 
     def __init__(self, api: HubSpotApi, clock: Clock) -> None:
         self.api = api
         self.clock = clock
-        self._lock = threading.Lock()
-        self._recent: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._uncertain: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._key_modes: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._key_mode_lock = threading.Lock()
+        self.recent = RecentWrites(clock)
+        self.key_modes = KeyModes(api, clock)
 
     def write(
         self, items: Sequence[Pending], budget: SplitBudget, results: dict[int, WriteResult]
@@ -98,8 +86,7 @@ class RecordWriter:
             results.update(self._write_group(object_type, key_field, group, budget))
 
     def forget_key_modes(self) -> None:
-        with self._lock:
-            self._key_modes.clear()
+        self.key_modes.forget()
 
     # ---- one object type -------------------------------------------------------------------
 
@@ -108,7 +95,7 @@ class RecordWriter:
     ) -> dict[int, WriteResult]:
         results: dict[int, WriteResult] = {}
         try:
-            unique = self._key_is_unique(object_type, key_field)
+            unique = self.key_modes.unique(object_type, key_field)
         except KeyFieldMissing:
             error = Permanent(
                 f"HubSpot has no property {key_field!r} on {object_type}: {SETUP_HINT}"
@@ -122,7 +109,7 @@ class RecordWriter:
         known: list[tuple[Pending, str]] = []
         fresh: list[Pending] = []
         for item in items:
-            crm_id = item.record.existing_id or self._recent_id(object_type, item.record.key)
+            crm_id = item.record.existing_id or self.recent.id_of(object_type, item.record.key)
             if crm_id:
                 known.append((item, crm_id))
             else:
@@ -174,16 +161,17 @@ class RecordWriter:
         """Split records without an id into (still to create, found with id, must wait)."""
         now = self.clock()
         if unique and not every_key:
-            wanted = [i for i in items if self._uncertain_since(object_type, i.record.key)]
+            wanted = [i for i in items if self.recent.uncertain_since(object_type, i.record.key)]
         else:
             wanted = list(items)
         if not wanted:
             return items, [], {}
         try:
+            keys = [i.record.key for i in wanted]
             if unique:
-                ids = self._read_keys(object_type, key_field, [i.record.key for i in wanted])
+                ids = read_keys(self.api, object_type, key_field, keys)
             else:
-                ids = self._search_keys(object_type, key_field, [i.record.key for i in wanted])
+                ids = search_keys(self.api, object_type, key_field, keys)
         except HubSpotError as failure:
             if failure.concerns_every_record:
                 raise Halt(failure.as_connector_error()) from failure
@@ -202,7 +190,7 @@ class RecordWriter:
             if key in ids:
                 found.append((item, ids[key]))
                 continue
-            since = self._uncertain_since(object_type, key)
+            since = self.recent.uncertain_since(object_type, key)
             if not unique and since is not None and now - since < SEARCH_LAG_SECONDS:
                 wait = SEARCH_LAG_SECONDS - (now - since)
                 waiting[id(item)] = _failed(
@@ -216,48 +204,6 @@ class RecordWriter:
                 continue
             to_create.append(item)
         return to_create, found, waiting
-
-    def _read_keys(self, object_type: str, key_field: str, keys: list[str]) -> dict[str, str]:
-        outcomes = run_batches(
-            keys,
-            lambda chunk: self.api.batch_read(
-                object_type, chunk, [key_field], id_property=key_field
-            ),
-            item_key=lambda key: key,
-            result_key=lambda obj: obj.properties.get(key_field),
-            error_keys=lambda e: e.context.get("ids", []),
-            budget=SplitBudget(0),
-            writes=False,
-        )
-        for outcome in outcomes:
-            if outcome.call_error is not None:
-                raise outcome.call_error
-        return {o.item: o.obj.id for o in outcomes if o.obj is not None}
-
-    def _search_keys(self, object_type: str, key_field: str, keys: list[str]) -> dict[str, str]:
-        ids: dict[str, list[str]] = {}
-        for chunk in chunks(sorted(set(keys)), IN_VALUES_MAX):
-            after: str | None = None
-            for _ in range(SEARCH_PAGES_MAX):
-                page, after = self.api.search(
-                    object_type,
-                    [[{"propertyName": key_field, "operator": "IN", "values": chunk}]],
-                    [key_field],
-                    after=after,
-                )
-                for obj in page:
-                    key = obj.properties.get(key_field)
-                    if key:
-                        ids.setdefault(key, []).append(obj.id)
-                if after is None:
-                    break
-        picked = {}
-        for key, found in ids.items():
-            ordered = sorted(found, key=lambda i: (len(i), i))  # numeric order: oldest first
-            if len(ordered) > 1:
-                log.warning("hubspot.duplicate_records", key=key, count=len(ordered))
-            picked[key] = ordered[0]
-        return picked
 
     # ---- updating and creating -------------------------------------------------------------
 
@@ -285,10 +231,10 @@ class RecordWriter:
         for outcome in outcomes:
             item = outcome.item
             if outcome.obj is not None:
-                self._remember(object_type, item.record.key, outcome.obj.id)
+                self.recent.remember(object_type, item.record.key, outcome.obj.id)
                 results[id(item)] = _written(item, outcome.obj.id)
             elif _not_found(outcome):
-                self._forget(object_type, item.record.key)
+                self.recent.forget(object_type, item.record.key)
                 log.info("hubspot.record_vanished", key=item.record.key, crm_id=ids[id(item)])
                 vanished.append(item)
             else:
@@ -339,7 +285,7 @@ class RecordWriter:
             key = item.record.key
             failure = outcome.call_error
             if outcome.obj is not None:
-                self._remember(object_type, key, outcome.obj.id)
+                self.recent.remember(object_type, key, outcome.obj.id)
                 results[id(item)] = _written(item, outcome.obj.id)
             elif unique and _conflicts(outcome, key_field):
                 conflicts.append(item)
@@ -364,59 +310,11 @@ class RecordWriter:
                     ),
                 )
             elif outcome.maybe_applied:  # it may exist now: the next attempt looks first
-                self._mark_uncertain(object_type, key)
+                self.recent.mark_uncertain(object_type, key)
                 results[id(item)] = _failed(item, _retry_after_lag(outcome.error, unique=unique))
             else:
                 results[id(item)] = _failed(item, outcome.error)
         return results, conflicts
-
-    # ---- what this process remembers -------------------------------------------------------
-
-    def _key_is_unique(self, object_type: str, key_field: str) -> bool:
-        with self._key_mode_lock:  # one thread asks HubSpot, the others wait for its answer
-            now = self.clock()
-            with self._lock:
-                cached = self._key_modes.get((object_type, key_field))
-            if cached is not None and cached[0] > now:
-                return cached[1]
-            info = self.api.property_info(object_type, key_field)
-            if info is None:
-                raise KeyFieldMissing(key_field)
-            with self._lock:
-                self._key_modes[(object_type, key_field)] = (
-                    now + KEY_MODE_TTL_SECONDS,
-                    info.unique,
-                )
-        if not info.unique:
-            log.info("hubspot.key_not_unique", object_type=object_type, key_field=key_field)
-        return info.unique
-
-    def _recent_id(self, object_type: str, key: str) -> str | None:
-        with self._lock:
-            return self._recent.get((object_type, key))
-
-    def _remember(self, object_type: str, key: str, crm_id: str) -> None:
-        with self._lock:
-            self._recent[(object_type, key)] = crm_id
-            self._recent.move_to_end((object_type, key))
-            while len(self._recent) > RECENT_IDS_MAX:
-                self._recent.popitem(last=False)
-            self._uncertain.pop((object_type, key), None)
-
-    def _forget(self, object_type: str, key: str) -> None:
-        with self._lock:
-            self._recent.pop((object_type, key), None)
-
-    def _mark_uncertain(self, object_type: str, key: str) -> None:
-        with self._lock:
-            self._uncertain[(object_type, key)] = self.clock()
-            self._uncertain.move_to_end((object_type, key))
-            while len(self._uncertain) > UNCERTAIN_MAX:
-                self._uncertain.popitem(last=False)
-
-    def _uncertain_since(self, object_type: str, key: str) -> float | None:
-        with self._lock:
-            return self._uncertain.get((object_type, key))
 
 
 # --------------------------------------------------------------------------------------------
