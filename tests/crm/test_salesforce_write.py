@@ -14,7 +14,7 @@ from connector.core.model import CrmContact
 from connector.core.phone import mask
 from connector.crm.base import Associations
 from connector.crm.salesforce import SalesforceAdapter
-from connector.crm.salesforce.contacts import MAX_FIND_CHARS, escape_sosl, pick
+from connector.crm.salesforce.matching import MAX_FIND_CHARS, escape_sosl, pick
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.salesforce_kit import (

@@ -1,27 +1,17 @@
 """Who an MMS belongs to in Salesforce: the Contact or Lead whose phone is the number.
 
-Salesforce phone fields are free text (`(415) 555-0100`, `+1 415 555 0100`, `4155550100`), so a
-search cannot trust the number's spelling. The resolver asks SOSL `IN PHONE FIELDS` for the
-number's E.164 and digit-only variants (reserved characters escaped), then normalises every
-returned phone field to E.164 and keeps only exact matches.
-
-The pick rule when several records match: the first object of the rule's `objects` that has any
-match (Contact before Lead by default), and within it the most recently modified record (then
-the smallest id, so the choice is deterministic). The choice is cached per number, so later
-messages keep the same record until the cache forgets it (the record was deleted or merged).
-
-One SOSL call serves as many numbers as fit in Salesforce's 4,000-character search text (longer
-texts lose their OR operators), so a burst of unknown numbers costs a call or two, and cached
-numbers none. When the rule says to create a Lead (or Contact), the number is reserved in the
-cache first so two workers never create two, and an exact SOQL lookup of the E.164 value the
-connector writes catches a creation whose answer was lost (SOSL's index may lag behind).
+The search and the pick are in `matching.py`. The choice is cached per number, so later
+messages keep the same record until the cache forgets it (the record was deleted or merged), and
+a burst of unknown numbers costs a SOSL call or two, cached numbers none. When the rule says to
+create a Lead (or Contact), the number is reserved in the cache first so two workers never
+create two, and an exact SOQL lookup of the E.164 value the connector writes catches a creation
+whose answer was lost (SOSL's index may lag behind).
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,22 +32,22 @@ from connector.crm.salesforce.errors import (
     from_record,
     record_code,
 )
+from connector.crm.salesforce.matching import (
+    MAX_FIND_CHARS,
+    NAME,
+    chunks_by_length,
+    only,
+    phone_fields,
+    pick,
+    sosl_query,
+)
 
 log = structlog.get_logger(__name__)
 
 CRM = "salesforce"
 COLLECTION_LIMIT = 200
-# Salesforce drops the OR operators of a search text longer than 4,000 characters.
-MAX_FIND_CHARS = 3_900
 SOSL_ROW_LIMIT = 2_000
 MISS_MEMORY = 10_000  # numbers remembered as unmatched, to spare repeated searches
-DEFAULT_PHONE_FIELDS: dict[str, tuple[str, ...]] = {
-    "Contact": ("Phone", "MobilePhone", "HomePhone", "OtherPhone"),
-    "Lead": ("Phone", "MobilePhone"),
-}
-# Characters SOSL reserves inside FIND {...}; each is escaped with a backslash.
-_SOSL_RESERVED = frozenset("?&|!{}[]()^~*:\\\"'+-")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -78,26 +68,6 @@ class ContactOutcome:
     contact: CrmContact | None = None
     skipped: str | None = None
     error: ConnectorError | None = None
-
-
-def escape_sosl(term: str) -> str:
-    """`+14155550100` -> `\\+14155550100`: SOSL would read `+` and `-` as operators."""
-    return "".join("\\" + ch if ch in _SOSL_RESERVED else ch for ch in term)
-
-
-def search_terms(e164: str) -> list[str]:
-    """The spellings worth searching: E.164 and the digit-only forms (national, with the
-    trunk prefix, with the country code); SOSL tokenises `(415) 555-0100` into digit groups
-    that the E.164 form alone does not find."""
-    return [v for v in phone.variants(e164) if v == e164 or v.isdigit()]
-
-
-def phone_fields(rule: ContactRule, sobject: str) -> tuple[str, ...]:
-    fields = tuple(rule.phone_fields.get(sobject) or DEFAULT_PHONE_FIELDS.get(sobject, ("Phone",)))
-    for name in (sobject, *fields):
-        if not _NAME.match(name):
-            raise Permanent(f"invalid Salesforce name in the contact rule: {name!r}")
-    return fields
 
 
 class ContactResolver:
@@ -173,9 +143,9 @@ class ContactResolver:
         self, numbers: Sequence[str], requests: Mapping[str, ContactRequest]
     ) -> dict[str, CrmContact]:
         found: dict[str, CrmContact] = {}
-        for chunk in _chunks_by_length(numbers, MAX_FIND_CHARS):
+        for chunk in chunks_by_length(numbers, MAX_FIND_CHARS):
             rules = {number: requests[number].rule for number in chunk}
-            sosl = _sosl(chunk, rules.values())
+            sosl = sosl_query(chunk, rules.values())
             answer = self.client.search("contact search (SOSL)", sosl)
             rows = list(answer.get("searchRecords") or [])
             if len(rows) >= SOSL_ROW_LIMIT:
@@ -232,13 +202,13 @@ class ContactResolver:
             return {}
         fields = phone_fields(requests[numbers[0]].rule, sobject)
         where = " OR ".join(format_soql(f"{name} IN {{}}", list(numbers)) for name in fields)
-        # Names are checked against _NAME, values quoted by format_soql.
+        # Names are checked against NAME, values quoted by format_soql.
         soql = f"SELECT Id, LastModifiedDate, {', '.join(fields)} FROM {sobject} WHERE {where}"  # noqa: S608
         answer = self.client.query(f"{sobject} lookup (SOQL)", soql)
         rows = [{**row, "attributes": {"type": sobject}} for row in answer.get("records") or []]
         found: dict[str, CrmContact] = {}
         for number in numbers:
-            contact = pick(number, _only(requests[number].rule, sobject), rows)
+            contact = pick(number, only(requests[number].rule, sobject), rows)
             if contact is not None:
                 found[number] = contact
         return found
@@ -323,81 +293,13 @@ class ContactResolver:
         return ContactOutcome()
 
 
-def _sosl(numbers: Sequence[str], rules: Iterable[ContactRule]) -> str:
-    returning: dict[str, list[str]] = {}
-    for rule in rules:
-        for sobject in rule.objects:
-            fields = returning.setdefault(sobject, ["Id", "LastModifiedDate"])
-            fields.extend(f for f in phone_fields(rule, sobject) if f not in fields)
-    terms = " OR ".join(_find_text(number) for number in numbers)
-    spec = ", ".join(f"{sobject}({', '.join(fields)})" for sobject, fields in returning.items())
-    return f"FIND {{{terms}}} IN PHONE FIELDS RETURNING {spec}"
-
-
-def _find_text(number: str) -> str:
-    return " OR ".join(escape_sosl(term) for term in search_terms(number))
-
-
-def _chunks_by_length(numbers: Sequence[str], budget: int) -> list[list[str]]:
-    chunks: list[list[str]] = []
-    current: list[str] = []
-    used = 0
-    for number in numbers:
-        size = len(_find_text(number)) + len(" OR ")
-        if current and used + size > budget:
-            chunks.append(current)
-            current, used = [], 0
-        current.append(number)
-        used += size
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _only(rule: ContactRule, sobject: str) -> ContactRule:
-    return ContactRule(
-        objects=(sobject,),
-        phone_fields={sobject: phone_fields(rule, sobject)},
-        on_no_match=rule.on_no_match,
-    )
-
-
-def pick(number: str, rule: ContactRule, rows: Sequence[Mapping[str, Any]]) -> CrmContact | None:
-    """The record this number belongs to, by the rule in the module docstring."""
-    region = phone.dialing_region(number)
-    matches: list[Mapping[str, Any]] = []
-    for row in rows:
-        sobject = str((row.get("attributes") or {}).get("type") or "")
-        if sobject not in rule.objects:
-            continue
-        if any(
-            phone.try_normalize(row.get(field), region) == number
-            for field in phone_fields(rule, sobject)
-        ):
-            matches.append(row)
-    if not matches:
-        return None
-    matches.sort(key=lambda r: str(r.get("Id")))
-    matches.sort(key=lambda r: str(r.get("LastModifiedDate") or ""), reverse=True)
-    matches.sort(key=lambda r: rule.objects.index(r["attributes"]["type"]))
-    chosen = matches[0]
-    if len(matches) > 1:
-        log.info(
-            "salesforce.contact_ambiguous",
-            phone=phone.mask(number),
-            matches=len(matches),
-            chosen=chosen["Id"],
-        )
-    return CrmContact(crm_object=chosen["attributes"]["type"], crm_id=chosen["Id"])
-
-
 def _group_by_create_object(
     numbers: Sequence[str], requests: Mapping[str, ContactRequest]
 ) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for number in numbers:
         sobject = requests[number].rule.create_object or "Lead"
-        if not _NAME.match(sobject):
+        if not NAME.match(sobject):
             raise Permanent(f"invalid Salesforce object in the contact rule: {sobject!r}")
         groups.setdefault(sobject, []).append(number)
     return groups
