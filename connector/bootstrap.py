@@ -16,21 +16,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
+from pydantic import SecretStr
 
 from connector.config import ConfigError, Settings, load_settings
 from connector.core.access import weakness
 from connector.core.errors import Permanent
 from connector.core.keys import KeyRing
+from connector.core.model import Provider
+from connector.core.policy import MmsPolicy
 from connector.crm.base import CrmAdapter
 from connector.mapping.registry import MappingRegistry
 from connector.media import retention
-from connector.media.capture import MediaCapture
+from connector.media.capture import CaptureLimits, MediaCapture, capture_deadline
 from connector.media.locations import open_store
 from connector.media.locations import readiness as media_store_readiness
 from connector.media.store import MediaStore
+from connector.media.uploads import UploadRules
 from connector.periodic import Periodic
 from connector.providers.sending import Sender
 from connector.store import migrate
@@ -46,6 +50,9 @@ from connector.sync.crm_sync import CrmSync
 from connector.sync.linger import budget_linger
 from connector.sync.outbound import SEND_MESSAGE, SendJob
 from connector.sync.worker import Batched, Handler, Worker
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce import SalesforceConfig
 
 log = structlog.get_logger(__name__)
 
@@ -85,8 +92,8 @@ class Connector:
     def crms(self) -> list[str]:
         """The CRMs that are on: those whose credentials are configured."""
         enabled = {
-            "hubspot": self.settings.hubspot_enabled,
-            "salesforce": self.settings.salesforce_enabled,
+            "hubspot": self.settings.hubspot.enabled,
+            "salesforce": self.settings.salesforce.enabled,
         }
         return [name for name in CRM_NAMES if enabled[name]]
 
@@ -94,7 +101,11 @@ class Connector:
     def media_store(self) -> MediaStore:
         """Where media are kept: `CONNECTOR_MEDIA_STORE_URL`, by default files under DATA_DIR
         (a test may assign another)."""
-        return open_store(self.settings)
+        return media_store(self.settings)
+
+    @cached_property
+    def upload_rules(self) -> UploadRules:
+        return upload_rules(self.settings)
 
     @cached_property
     def budgets(self) -> BucketStore:
@@ -138,10 +149,10 @@ class Connector:
         return Worker(
             self.database,
             self.handlers,
-            concurrency=concurrency or settings.worker_concurrency,
-            lease=timedelta(seconds=settings.job_lease_seconds),
-            poll_seconds=settings.worker_poll_seconds,
-            max_age=timedelta(hours=settings.job_max_age_hours),
+            concurrency=concurrency or settings.jobs.worker_concurrency,
+            lease=timedelta(seconds=settings.jobs.lease_seconds),
+            poll_seconds=settings.jobs.worker_poll_seconds,
+            max_age=timedelta(hours=settings.jobs.max_age_hours),
             periodic=self.periodic,
             batched=self.batched,
         )
@@ -182,7 +193,7 @@ def _current_key(settings: Settings) -> bytes:
     """
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
-    if (settings.media_store_url or "").startswith("s3://"):
+    if (settings.media.store_url or "").startswith("s3://"):
         # An object store is for replicas without a shared disk: each would generate a key of
         # its own, and a restarted pod (an emptyDir data folder) a new one, breaking every link
         # already written into CRM records.
@@ -234,11 +245,16 @@ def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> C
 
 def _register_jobs(connector: Connector) -> None:
     """Wire each job kind to its handler; each feature adds its own here."""
+    settings = connector.settings
     connector.handlers[CAPTURE_MEDIA] = MediaCapture(
-        connector.database, connector.media_store, connector.settings
+        connector.database, connector.media_store, capture_limits(settings)
     )
     connector.periodic.append(
-        retention.periodic(connector.database, connector.media_store, connector.settings)
+        retention.periodic(
+            connector.database,
+            connector.media_store,
+            timedelta(days=settings.media.retention_days),
+        )
     )
     connector.periodic.append(housekeeping.job_retention(connector.database, connector.settings))
     _register_crms(connector)
@@ -252,11 +268,11 @@ def _register_crms(connector: Connector) -> None:
     """One sync per configured CRM, behind one batched `sync_crm` job kind."""
     settings = connector.settings
     cache = SqlContactCache(connector.database, ttl=timedelta(seconds=settings.crm_cache_seconds))
-    if settings.hubspot_enabled:
+    if settings.hubspot.enabled:
         connector.adapter_factories["hubspot"] = lambda: _hubspot(
             settings, cache, connector.budgets
         )
-    if settings.salesforce_enabled:
+    if settings.salesforce.enabled:
         connector.adapter_factories["salesforce"] = lambda: _salesforce(
             settings, cache, connector.budgets
         )
@@ -283,11 +299,11 @@ def _register_crms(connector: Connector) -> None:
     # A batch of fewer records than one CRM call carries waits a moment for more, and until its
     # CRM's next call slot when the budget is spent.
     linger = budget_linger(
-        settings.sync_linger_seconds,
+        settings.jobs.sync_linger_seconds,
         fill=LINGER_FILL,
         budget_wait=budget_wait,
         # The claimed jobs' leases are renewed only once the batch runs: stay well inside one.
-        longest=min(LINGER_LONGEST, settings.job_lease_seconds / 3),
+        longest=min(LINGER_LONGEST, settings.jobs.lease_seconds / 3),
     )
     if syncs:
         connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)
@@ -318,9 +334,9 @@ def _register_consent(connector: Connector) -> None:
 def _register_sends(connector: Connector) -> None:
     """The `send_message` job and one sender per provider whose API credentials are set."""
     settings = connector.settings
-    if settings.aircall_send_enabled:
+    if settings.aircall.send_enabled:
         connector.sender_factories["aircall"] = lambda: _aircall_sender(settings, connector.budgets)
-    if settings.cloudtalk_send_enabled:
+    if settings.cloudtalk.send_enabled:
         connector.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(
             settings, connector.budgets
         )
@@ -330,18 +346,18 @@ def _register_sends(connector: Connector) -> None:
 def _send_wait(settings: Settings) -> float:
     """How long a send may wait for its provider's budget: well inside the job's lease, so the
     request never leaves after another worker could have taken the job."""
-    return min(30.0, settings.job_lease_seconds / 4)
+    return min(30.0, settings.jobs.lease_seconds / 4)
 
 
 def _aircall_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
     from connector.providers.aircall_send import AircallSender
 
-    assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
+    assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
     return AircallSender(
-        settings.aircall_api_id,
-        settings.aircall_api_token.get_secret_value(),
-        settings.aircall_base_url,
-        requests_per_minute=settings.aircall_requests_per_minute,
+        settings.aircall.api_id,
+        settings.aircall.api_token.get_secret_value(),
+        settings.aircall.base_url,
+        requests_per_minute=settings.aircall.requests_per_minute,
         max_wait=_send_wait(settings),
         budgets=budgets,
     )
@@ -350,13 +366,13 @@ def _aircall_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
 def _cloudtalk_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
     from connector.providers.cloudtalk_send import CloudTalkSender
 
-    assert settings.cloudtalk_api_key_id is not None
-    assert settings.cloudtalk_api_key_secret is not None
+    assert settings.cloudtalk.api_key_id is not None
+    assert settings.cloudtalk.api_key_secret is not None
     return CloudTalkSender(
-        settings.cloudtalk_api_key_id,
-        settings.cloudtalk_api_key_secret.get_secret_value(),
-        settings.cloudtalk_base_url,
-        requests_per_minute=settings.cloudtalk_requests_per_minute,
+        settings.cloudtalk.api_key_id,
+        settings.cloudtalk.api_key_secret.get_secret_value(),
+        settings.cloudtalk.base_url,
+        requests_per_minute=settings.cloudtalk.requests_per_minute,
         max_wait=_send_wait(settings),
         budgets=budgets,
     )
@@ -365,19 +381,85 @@ def _cloudtalk_sender(settings: Settings, budgets: BucketStore) -> ProviderSende
 def _hubspot(settings: Settings, cache: SqlContactCache, budgets: BucketStore) -> CrmAdapter:
     from connector.crm.hubspot import HubSpotAdapter
 
-    assert settings.hubspot_access_token is not None
+    assert settings.hubspot.access_token is not None
     return HubSpotAdapter(
-        settings.hubspot_access_token.get_secret_value(),
-        settings.hubspot_base_url,
+        settings.hubspot.access_token.get_secret_value(),
+        settings.hubspot.base_url,
         cache,
-        rate_limit=(settings.hubspot_rate_limit, settings.hubspot_rate_window_seconds),
-        search_rate=settings.hubspot_search_rate,
-        timeout=(5.0, settings.hubspot_timeout_seconds),
+        rate_limit=(settings.hubspot.rate_limit, settings.hubspot.rate_window_seconds),
+        search_rate=settings.hubspot.search_rate,
+        timeout=(5.0, settings.hubspot.timeout_seconds),
         budgets=budgets,
     )
 
 
 def _salesforce(settings: Settings, cache: SqlContactCache, budgets: BucketStore) -> CrmAdapter:
-    from connector.crm.salesforce import from_settings
+    from connector.crm.salesforce import from_config
 
-    return from_settings(settings, cache, budgets)
+    return from_config(salesforce_config(settings), cache, budgets)
+
+
+# The values each adapter takes, read from the settings here, so no layer below needs them whole.
+
+
+def policies(settings: Settings) -> dict[Provider, MmsPolicy]:
+    """Each provider's MMS rules with the operator's overrides."""
+    return {provider: settings.policy(provider) for provider in Provider}
+
+
+def media_store(settings: Settings) -> MediaStore:
+    """The configured store: `CONNECTOR_MEDIA_STORE_URL`, by default files under DATA_DIR."""
+    return open_store(
+        settings.media.store_url,
+        data_dir=settings.data_dir,
+        endpoint_url=settings.media.s3_endpoint_url,
+    )
+
+
+def capture_limits(settings: Settings) -> CaptureLimits:
+    return CaptureLimits(
+        policies=policies(settings),
+        deadline_seconds=capture_deadline(
+            settings.media.download_timeout_seconds, settings.jobs.lease_seconds
+        ),
+        spool_dir=settings.data_dir / "spool",
+        allow_private_urls=settings.media.allow_private_urls,
+    )
+
+
+def upload_rules(settings: Settings) -> UploadRules:
+    return UploadRules(
+        policies=policies(settings),
+        public_url=settings.public_url,
+        spool_dir=settings.data_dir / "spool",
+    )
+
+
+def salesforce_config(settings: Settings) -> SalesforceConfig:
+    from connector.crm.salesforce import SalesforceConfig, SalesforceCredentials
+
+    values = settings.salesforce
+    return SalesforceConfig(
+        credentials=SalesforceCredentials(
+            domain=values.domain,
+            login_url=values.login_url,
+            api_version=values.api_version,
+            consumer_key=values.consumer_key,
+            consumer_secret=_reveal(values.consumer_secret),
+            username=values.username,
+            private_key_file=values.private_key_file,
+            password=_reveal(values.password),
+            security_token=_reveal(values.security_token),
+            instance_url=values.instance_url,
+            session_id=_reveal(values.session_id),
+        ),
+        connect_timeout=values.connect_timeout_seconds,
+        read_timeout=values.timeout_seconds,
+        api_usage_soft=values.api_usage_soft,
+        api_usage_hard=values.api_usage_hard,
+        cache_seconds=settings.crm_cache_seconds,
+    )
+
+
+def _reveal(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

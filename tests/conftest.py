@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from connector import bootstrap
 from connector.bootstrap import Connector
-from connector.config import Settings
+from connector.config import Settings, load_settings
 from connector.mapping import registry as mapping_registry
 from connector.mapping.loader import watched_files
 from connector.mapping.model import MappingSet
@@ -43,6 +43,8 @@ hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules that start several processes (`*_processes.py`) hold the longest tests: they
     start first, so that under xdist they do not run alone at the end."""
@@ -204,7 +206,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "worker_poll_seconds": 0.05,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    return load_settings(_env_file=None, **values)
 
 
 @pytest.fixture

@@ -28,17 +28,17 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_need_no_environment():
     settings = load_settings()
-    assert settings.media_retention_days == 183
+    assert settings.media.retention_days == 183
     assert settings.api_tokens == []
     assert settings.policy(Provider.AIRCALL) == AIRCALL_POLICY
     assert settings.policy(Provider.CLOUDTALK) == CLOUDTALK_POLICY
     assert settings.account_state(Provider.CLOUDTALK) is AccountState.ACTIVE
-    assert not settings.hubspot_enabled
-    assert not settings.salesforce_enabled
+    assert not settings.hubspot.enabled
+    assert not settings.salesforce.enabled
 
 
 def test_media_retention_defaults_to_about_six_months():
-    assert 180 <= load_settings().media_retention_days <= 184
+    assert 180 <= load_settings().media.retention_days <= 184
 
 
 def test_sqlite_under_data_dir_when_no_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path):
@@ -139,13 +139,13 @@ def test_urls_lose_their_trailing_slash(monkeypatch: pytest.MonkeyPatch):
 
 def test_a_dot_env_file_in_the_working_directory_is_read(tmp_path: Path):
     (tmp_path / ".env").write_text("CONNECTOR_MEDIA_RETENTION_DAYS=30\n")
-    assert load_settings().media_retention_days == 30
+    assert load_settings().media.retention_days == 30
 
 
 def test_the_environment_wins_over_the_dot_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path):
     (tmp_path / ".env").write_text("CONNECTOR_MEDIA_RETENTION_DAYS=30\n")
     monkeypatch.setenv("CONNECTOR_MEDIA_RETENTION_DAYS", "90")
-    assert load_settings().media_retention_days == 90
+    assert load_settings().media.retention_days == 90
 
 
 def test_config_error_is_a_value_error():

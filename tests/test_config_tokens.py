@@ -102,7 +102,7 @@ def test_the_aircall_webhook_token_refuses_only_empty_and_placeholder_values(
 
 def test_a_short_token_generated_by_aircall_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTOR_AIRCALL_WEBHOOK_TOKEN", "a1b2c3d4e5")
-    assert load_settings().aircall_webhook_token is not None
+    assert load_settings().aircall.webhook_token is not None
 
 
 @pytest.mark.parametrize("value", ["", "change-me", "0123456789abcdef"])

@@ -22,7 +22,7 @@ import typer.main
 import yaml
 
 from connector.cli import app
-from connector.config import ENV_PREFIX, Settings
+from connector.config import variables
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -174,7 +174,7 @@ def test_yaml_passes_yamllint(path: Path) -> None:
 
 
 def test_every_connector_variable_named_in_deploy_is_a_setting() -> None:
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known = variables()
     named = {
         (_rel(path), match)
         for path in DEPLOY.rglob("*")

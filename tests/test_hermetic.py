@@ -37,7 +37,7 @@ def test_the_callers_connector_settings_and_aws_credentials_never_reach_a_test()
 
     assert leaked == ["CONNECTOR_TEST_HARNESS_INPUT"]  # the harness's own inputs stay
     settings = load_settings(_env_file=None)
-    assert not settings.hubspot_enabled
+    assert not settings.hubspot.enabled
     assert settings.database_url is None
 
 

@@ -36,8 +36,8 @@ class ProviderChecks:
 
     def providers(self) -> None:
         settings = self.settings
-        receiving = settings.aircall_webhook_token or settings.cloudtalk_webhook_secret
-        if not receiving and not (settings.aircall_send_enabled or settings.cloudtalk_send_enabled):
+        receiving = settings.aircall.webhook_token or settings.cloudtalk.webhook_secret
+        if not receiving and not (settings.aircall.send_enabled or settings.cloudtalk.send_enabled):
             self.add(
                 failed(
                     "Providers",
@@ -50,17 +50,17 @@ class ProviderChecks:
 
     def _aircall(self) -> None:
         settings = self.settings
-        if not settings.aircall_send_enabled:
-            state = "off" if settings.aircall_webhook_token is None else "receive-only"
+        if not settings.aircall.send_enabled:
+            state = "off" if settings.aircall.webhook_token is None else "receive-only"
             self.add(skipped("Aircall API credentials", f"{state} (no API credentials)"))
-            if settings.aircall_webhook_token is not None:
+            if settings.aircall.webhook_token is not None:
                 self.add(skipped("Aircall webhook", "cannot be read without API credentials"))
             return
-        assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
+        assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
         with AircallAdmin(
-            settings.aircall_api_id,
-            settings.aircall_api_token.get_secret_value(),
-            settings.aircall_base_url,
+            settings.aircall.api_id,
+            settings.aircall.api_token.get_secret_value(),
+            settings.aircall.base_url,
         ) as api:
             try:
                 self.numbers[Provider.AIRCALL] = api.numbers()
@@ -92,7 +92,7 @@ class ProviderChecks:
             )
         if len(ours) > 1:
             problems.append(f"{len(ours)} webhooks post to it (each event arrives more than once)")
-        configured = self.settings.aircall_webhook_token
+        configured = self.settings.aircall.webhook_token
         try:
             token_ok = token_matches(
                 hook if hook.token else api.webhook(hook.webhook_id),
@@ -110,16 +110,16 @@ class ProviderChecks:
 
     def _cloudtalk(self) -> None:
         settings = self.settings
-        if not settings.cloudtalk_send_enabled:
-            state = "off" if settings.cloudtalk_webhook_secret is None else "receive-only"
+        if not settings.cloudtalk.send_enabled:
+            state = "off" if settings.cloudtalk.webhook_secret is None else "receive-only"
             self.add(skipped("CloudTalk API credentials", f"{state} (no API credentials)"))
             return
-        assert settings.cloudtalk_api_key_id is not None
-        assert settings.cloudtalk_api_key_secret is not None
+        assert settings.cloudtalk.api_key_id is not None
+        assert settings.cloudtalk.api_key_secret is not None
         with CloudTalkAdmin(
-            settings.cloudtalk_api_key_id,
-            settings.cloudtalk_api_key_secret.get_secret_value(),
-            settings.cloudtalk_base_url,
+            settings.cloudtalk.api_key_id,
+            settings.cloudtalk.api_key_secret.get_secret_value(),
+            settings.cloudtalk.base_url,
         ) as api:
             try:
                 self.numbers[Provider.CLOUDTALK] = api.numbers()

@@ -39,19 +39,19 @@ def readiness(connector: Connector) -> tuple[bool, dict[str, Any]]:
         return False, {"status": "unavailable", **report}
     settings = connector.settings
     report["crms"] = {
-        "hubspot": _target_state(settings.hubspot_enabled, paused.get("hubspot")),
-        "salesforce": _target_state(settings.salesforce_enabled, paused.get("salesforce")),
+        "hubspot": _target_state(settings.hubspot.enabled, paused.get("hubspot")),
+        "salesforce": _target_state(settings.salesforce.enabled, paused.get("salesforce")),
     }
     report["providers"] = {
         "aircall": _provider_state(
-            settings.aircall_webhook_token is not None,
-            settings.aircall_send_enabled,
+            settings.aircall.webhook_token is not None,
+            settings.aircall.send_enabled,
             "CONNECTOR_AIRCALL_WEBHOOK_TOKEN",
             paused.get("aircall"),
         ),
         "cloudtalk": _provider_state(
-            settings.cloudtalk_webhook_secret is not None,
-            settings.cloudtalk_send_enabled,
+            settings.cloudtalk.webhook_secret is not None,
+            settings.cloudtalk.send_enabled,
             "CONNECTOR_CLOUDTALK_WEBHOOK_SECRET",
             paused.get("cloudtalk"),
         ),

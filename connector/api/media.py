@@ -74,7 +74,7 @@ def get_medium(token: str, request: Request, connector: ConnectorDep) -> Respons
         medium,
         request,
         headers,
-        redirect=connector.settings.media_redirect,
+        redirect=connector.settings.media.redirect,
     )
 
 
@@ -100,7 +100,7 @@ def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> S
 )
 def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     found = archive.message_archive(
-        connector.database, message_id, max_bytes=connector.settings.max_zip_bytes
+        connector.database, message_id, max_bytes=connector.settings.media.max_zip_bytes
     )
     return _zip(found, connector, "message")
 
@@ -114,6 +114,6 @@ def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingRe
 )
 def thread_media_zip(thread_id: RowId, connector: ConnectorDep) -> StreamingResponse:
     found = archive.thread_archive(
-        connector.database, thread_id, max_bytes=connector.settings.max_zip_bytes
+        connector.database, thread_id, max_bytes=connector.settings.media.max_zip_bytes
     )
     return _zip(found, connector, "thread")

@@ -231,7 +231,7 @@ async def conversation_zip(token: str, connector: ConnectorDep) -> Response:
                 archive.thread_archive,
                 connector.database,
                 thread_id,
-                max_bytes=connector.settings.max_zip_bytes,
+                max_bytes=connector.settings.media.max_zip_bytes,
             )
         )
     if found is None:

@@ -63,7 +63,7 @@ def _refuse(reason: str) -> HTTPException:
 
 async def _hubspot_caller(request: Request, connector: ConnectorDep, crm: str) -> CardCaller:
     settings = connector.settings
-    if settings.hubspot_app_client_secret is None:
+    if settings.hubspot.app_client_secret is None:
         raise _refuse(
             "signed HubSpot requests are not accepted: CONNECTOR_HUBSPOT_APP_CLIENT_SECRET is unset"
         )
@@ -75,7 +75,7 @@ async def _hubspot_caller(request: Request, connector: ConnectorDep, crm: str) -
         url += "?" + query.decode("latin-1")
     try:
         verify_v3(
-            settings.hubspot_app_client_secret.get_secret_value(),
+            settings.hubspot.app_client_secret.get_secret_value(),
             method=request.method,
             url=url,
             body=await request.body(),
@@ -88,7 +88,7 @@ async def _hubspot_caller(request: Request, connector: ConnectorDep, crm: str) -
     portal = request.query_params.get("portalId")
     if crm != "hubspot":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a HubSpot signature reads HubSpot records")
-    expected = settings.hubspot_portal_id
+    expected = settings.hubspot.portal_id
     if expected is not None and portal != str(expected):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,

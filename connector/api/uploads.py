@@ -95,7 +95,7 @@ async def keep_uploads(
             request.stream(),
             request.headers.get("content-type"),
             int(length) if length and length.isdigit() else None,
-            settings=connector.settings,
+            rules=connector.upload_rules,
             database=connector.database,
             store=connector.media_store,
             secret=connector.secret,

@@ -38,9 +38,9 @@ def connect_aircall(
     """Create (or find and fix) the one Aircall webhook to PUBLIC_URL/webhooks/aircall, subscribed
     to exactly the message events, and give its token."""
     settings = settings_or_exit()
-    if not settings.aircall_send_enabled:
+    if not settings.aircall.send_enabled:
         fail("set CONNECTOR_AIRCALL_API_ID and CONNECTOR_AIRCALL_API_TOKEN first", code=2)
-    assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
+    assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
     if not settings.public_url.startswith("https://"):
         fail(
             f"CONNECTOR_PUBLIC_URL is {settings.public_url}: Aircall only calls https URLs with "
@@ -49,9 +49,9 @@ def connect_aircall(
         )
     url = webhook_url(settings.public_url)
     admin = AircallAdmin(
-        settings.aircall_api_id,
-        settings.aircall_api_token.get_secret_value(),
-        settings.aircall_base_url,
+        settings.aircall.api_id,
+        settings.aircall.api_token.get_secret_value(),
+        settings.aircall.base_url,
     )
     try:
         result = admin.connect(url, WEBHOOK_EVENTS)
@@ -75,7 +75,7 @@ def connect_aircall(
 
 
 def _hand_over(settings: Settings, variable: str, value: str, write_env: Path | None) -> None:
-    configured = getattr(settings, variable.removeprefix("CONNECTOR_").lower())
+    configured = settings.value_of(variable)
     current = configured.get_secret_value() if configured is not None else None
     if write_env is not None:
         try:
@@ -111,7 +111,7 @@ def connect_cloudtalk(
     """Print the two CloudTalk workflows to build, filled in; --check proves the service takes
     what they send."""
     settings = settings_or_exit()
-    configured = settings.cloudtalk_webhook_secret
+    configured = settings.cloudtalk.webhook_secret
     if check:
         if configured is None:
             fail(f"set {CLOUDTALK_SECRET_VARIABLE} first (run without --check to get one)", code=2)
@@ -124,7 +124,7 @@ def connect_cloudtalk(
 
 
 def _print_workflows(settings: Settings, secret: str) -> None:
-    field_map = settings.cloudtalk_field_map
+    field_map = settings.cloudtalk.field_map
     endpoint = settings.public_url + CLOUDTALK_PATH
     typer.echo("In CloudTalk: Settings → Workflow Automations → + Add Workflow, twice.")
     for number, (name, trigger, sent) in enumerate(
@@ -160,11 +160,9 @@ def _print_workflows(settings: Settings, secret: str) -> None:
 def _check(settings: Settings, secret: str, service_url: str | None) -> int:
     base = (service_url or settings.public_url).rstrip("/")
     url = base + CLOUDTALK_PATH
-    body = cloudtalk.test_body(settings.cloudtalk_field_map, uuid.uuid4().hex)
+    body = cloudtalk.test_body(settings.cloudtalk.field_map, uuid.uuid4().hex)
     try:
-        response = httpx.post(
-            url, json=body, headers={cloudtalk.AUTH_HEADER: secret}, timeout=10.0
-        )
+        response = httpx.post(url, json=body, headers={cloudtalk.AUTH_HEADER: secret}, timeout=10.0)
     except httpx.HTTPError as exc:
         typer.echo(f"✗ could not reach {url} ({type(exc).__name__}): is the service running?")
         return 1

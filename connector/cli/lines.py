@@ -25,27 +25,27 @@ app = typer.Typer(help="The company's lines in mappings/lines.yaml.", no_args_is
 def provider_numbers(settings: Settings, provider: Provider) -> list[ProviderNumber]:
     """Every number `provider` lists for the account; `ConnectorError` when it cannot say."""
     if provider is Provider.AIRCALL:
-        assert settings.aircall_api_id is not None and settings.aircall_api_token is not None
+        assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
         with AircallAdmin(
-            settings.aircall_api_id,
-            settings.aircall_api_token.get_secret_value(),
-            settings.aircall_base_url,
+            settings.aircall.api_id,
+            settings.aircall.api_token.get_secret_value(),
+            settings.aircall.base_url,
         ) as aircall:
             return aircall.numbers()
-    assert settings.cloudtalk_api_key_id is not None
-    assert settings.cloudtalk_api_key_secret is not None
+    assert settings.cloudtalk.api_key_id is not None
+    assert settings.cloudtalk.api_key_secret is not None
     with CloudTalkAdmin(
-        settings.cloudtalk_api_key_id,
-        settings.cloudtalk_api_key_secret.get_secret_value(),
-        settings.cloudtalk_base_url,
+        settings.cloudtalk.api_key_id,
+        settings.cloudtalk.api_key_secret.get_secret_value(),
+        settings.cloudtalk.base_url,
     ) as cloud:
         return cloud.numbers()
 
 
 def api_configured(settings: Settings, provider: Provider) -> bool:
     if provider is Provider.AIRCALL:
-        return settings.aircall_send_enabled
-    return settings.cloudtalk_send_enabled
+        return settings.aircall.send_enabled
+    return settings.cloudtalk.send_enabled
 
 
 @app.command("import")

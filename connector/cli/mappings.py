@@ -75,12 +75,12 @@ def preview(
         fail(f"{event_file}: not JSON ({exc})", code=2)
     if not isinstance(payload, dict):
         fail(f"{event_file}: the body must be a JSON object", code=2)
-    parse = _parser(provider, payload, settings.cloudtalk_field_map)
+    parse = _parser(provider, payload, settings.cloudtalk.field_map)
     enabled = [
         name
         for name, on in (
-            ("hubspot", settings.hubspot_enabled),
-            ("salesforce", settings.salesforce_enabled),
+            ("hubspot", settings.hubspot.enabled),
+            ("salesforce", settings.salesforce.enabled),
         )
         if on
     ]

@@ -52,7 +52,7 @@ def migrate(
     from connector.media.s3 import S3MediaStore
 
     target = S3MediaStore(
-        bucket.name, bucket.prefix, endpoint_url=settings.s3_endpoint_url, attempts=5
+        bucket.name, bucket.prefix, endpoint_url=settings.media.s3_endpoint_url, attempts=5
     )
     blobs = list(folder_blobs(folder))
     console = Console(stderr=True)
@@ -88,8 +88,8 @@ def migrate(
 def _configured_folder(settings: Settings) -> Path:
     from connector.media.locations import parse_store_url
 
-    if settings.media_store_url:
-        where = parse_store_url(settings.media_store_url)
+    if settings.media.store_url:
+        where = parse_store_url(settings.media.store_url)
         if isinstance(where, Path):
             return where
     return settings.media_dir

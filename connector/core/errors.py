@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+class ConfigError(ValueError):
+    """Configuration that cannot be used; the message names each offending environment
+    variable. Here, not in `connector.config`, so an adapter that finds its values incomplete
+    can say so without importing the settings."""
+
+
 class ConnectorError(Exception):
     """Base of every error an adapter reports; `reason` is safe to show to admins and log."""
 

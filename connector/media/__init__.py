@@ -1,6 +1,8 @@
 """Media: capture each provider medium once, keep it, and serve it under the connector's links.
 
-`connector.media` is a peer of `connector.store`: it may import the core, httpx and the store.
+`connector.media` is a peer of `connector.store`: it may import the core, httpx and the store,
+never the settings: the composition root (`connector.bootstrap`) hands it values
+(`CaptureLimits`, `UploadRules`, the store URL).
 The media store is a port (`MediaStore`) with two implementations: the folder (the embedded
 default) and S3-compatible object storage (`connector.media.s3`, for replicas that share no
 disk), chosen by `CONNECTOR_MEDIA_STORE_URL` (`connector.media.locations`).

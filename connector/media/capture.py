@@ -9,6 +9,7 @@ sync waits for captures to settle, so a capture that gave up must still say so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,10 +17,10 @@ from pathlib import Path
 import structlog
 from sqlalchemy import and_, select, update
 
-from connector.config import Settings
 from connector.core import catalogue
 from connector.core.errors import Permanent, Transient
 from connector.core.model import Direction, Line, Provider
+from connector.core.policy import MmsPolicy
 from connector.core.rules import AttachmentVerdict, Candidate, validate
 from connector.media.fetch import MediaFetcher, MediaNotFound
 from connector.media.staging import CAP_MARGIN_BYTES, Spool, SpoolOverflow
@@ -51,16 +52,28 @@ class PendingCapture:
     received_at: datetime
 
 
-def capture_deadline(settings: Settings) -> float:
+def capture_deadline(download_timeout_seconds: float, lease_seconds: float) -> float:
     """Seconds one capture may spend downloading, connect to last byte: the operator's setting,
     but always well inside the job's lease, or another worker would take the job (and start
     the same stuck download) while this one still waits."""
-    return min(settings.media_download_timeout_seconds, settings.job_lease_seconds * 0.75)
+    return min(download_timeout_seconds, lease_seconds * 0.75)
 
 
-def download_cap(settings: Settings, provider: Provider) -> int:
+def download_cap(policy: MmsPolicy) -> int:
     """The most bytes read of one medium: the policy's largest file plus the margin."""
-    return settings.policy(provider).largest_file_bytes + CAP_MARGIN_BYTES
+    return policy.largest_file_bytes + CAP_MARGIN_BYTES
+
+
+@dataclass(frozen=True)
+class CaptureLimits:
+    """What a capture may do, decided by the composition root: each provider's rules, how
+    long one download may take, where bytes wait, and whether private addresses are allowed
+    (tests and demos only)."""
+
+    policies: Mapping[Provider, MmsPolicy]
+    deadline_seconds: float
+    spool_dir: Path
+    allow_private_urls: bool = False
 
 
 class MediaCapture:
@@ -70,7 +83,7 @@ class MediaCapture:
         self,
         database: Database,
         store: MediaStore,
-        settings: Settings,
+        limits: CaptureLimits,
         fetcher: MediaFetcher | None = None,
         *,
         not_found_grace: timedelta = NOT_FOUND_GRACE,
@@ -78,12 +91,11 @@ class MediaCapture:
     ) -> None:
         self.database = database
         self.store = store
-        self.settings = settings
+        self.limits = limits
         self.fetcher = fetcher or MediaFetcher(
-            allow_private=settings.allow_private_media_urls,
-            deadline_seconds=capture_deadline(settings),
+            allow_private=limits.allow_private_urls, deadline_seconds=limits.deadline_seconds
         )
-        self.spool_dir: Path = settings.data_dir / "spool"
+        self.spool_dir: Path = limits.spool_dir
         self.not_found_grace = not_found_grace
         self.give_up_after = give_up_after
 
@@ -147,8 +159,8 @@ class MediaCapture:
         )
 
     def _capture(self, job: Job, pending: PendingCapture) -> None:
-        policy = self.settings.policy(pending.provider)
-        with Spool(self.spool_dir, download_cap(self.settings, pending.provider)) as spool:
+        policy = self.limits.policies[pending.provider]
+        with Spool(self.spool_dir, download_cap(policy)) as spool:
             size = spool.size
             try:
                 downloaded = self.fetcher.download(pending.source_url, spool)

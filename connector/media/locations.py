@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from connector.config import Settings
 from connector.media.store import FilesystemMediaStore, MediaStore
 from connector.store.files import private_folder
 
@@ -43,21 +42,18 @@ def parse_store_url(url: str) -> Path | Bucket:
     raise ValueError(f"{url!r}: a media store URL starts with file:// or s3://")
 
 
-def open_store(settings: Settings, url: str | None = None) -> MediaStore:
-    """The store `url` (default: the configured one) names."""
-    url = url or settings.media_store_url
-    where = parse_store_url(url) if url else settings.media_dir
+def open_store(url: str | None, *, data_dir: Path, endpoint_url: str | None = None) -> MediaStore:
+    """The store `url` names; without one, the folder `media` under the data folder."""
+    default = data_dir / "media"
+    where = parse_store_url(url) if url else default
     if isinstance(where, Path):
         # The default folder is the connector's own and is tightened; a folder the operator
         # named is created private but otherwise left as they set it.
-        return FilesystemMediaStore(private_folder(where, tighten=where == settings.media_dir))
+        return FilesystemMediaStore(private_folder(where, tighten=where == default))
     from connector.media.s3 import S3MediaStore
 
     return S3MediaStore(
-        where.name,
-        where.prefix,
-        endpoint_url=settings.s3_endpoint_url,
-        spool_dir=settings.data_dir / "spool",
+        where.name, where.prefix, endpoint_url=endpoint_url, spool_dir=data_dir / "spool"
     )
 
 

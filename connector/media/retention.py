@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Connection, and_, exists, select, update
 
-from connector.config import Settings
 from connector.media.store import FilesystemMediaStore, MediaStore
 from connector.periodic import Periodic
 from connector.store.conversations import AttachmentState
@@ -130,9 +129,8 @@ def _unreferenced(database: Database, content_hash: str) -> bool:
     return not used
 
 
-def periodic(database: Database, store: MediaStore, settings: Settings) -> Periodic:
+def periodic(database: Database, store: MediaStore, retention: timedelta) -> Periodic:
     """The worker's hourly retention pass (each replica may run it: every step is idempotent)."""
-    retention = timedelta(days=settings.media_retention_days)
 
     def run() -> None:
         expire_media(database, store, retention)

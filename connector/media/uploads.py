@@ -10,7 +10,7 @@ verdict per provider, with the catalogue's exact texts.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +19,11 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import insert
 
-from connector.config import Settings
 from connector.core import catalogue
 from connector.core.catalogue import Refusal
 from connector.core.keys import KeyRing
 from connector.core.model import Direction, Line, Provider
+from connector.core.policy import MmsPolicy
 from connector.core.rules import AttachmentVerdict, Candidate, validate
 from connector.core.sniff import canonical_type, sniff
 from connector.media.links import upload_url
@@ -77,6 +77,16 @@ class UploadResult:
 
 
 @dataclass(frozen=True)
+class UploadRules:
+    """What judging and keeping uploads needs besides the store, decided by the composition
+    root: each provider's rules, the base of the links handed out, where bytes wait."""
+
+    policies: Mapping[Provider, MmsPolicy]
+    public_url: str
+    spool_dir: Path
+
+
+@dataclass(frozen=True)
 class UploadLimits:
     """The largest file any policy takes (plus the margin) and how many files one request holds."""
 
@@ -89,8 +99,8 @@ class UploadLimits:
         return self.max_files * (self.file_cap + PART_OVERHEAD_BYTES) + FIELD_BYTES
 
     @classmethod
-    def of(cls, settings: Settings, providers: Sequence[Provider]) -> UploadLimits:
-        policies = [settings.policy(provider) for provider in providers]
+    def of(cls, rules: Mapping[Provider, MmsPolicy], providers: Sequence[Provider]) -> UploadLimits:
+        policies = [rules[provider] for provider in providers]
         largest = max(policy.largest_file_bytes for policy in policies)
         return cls(
             file_cap=largest + CAP_MARGIN_BYTES,
@@ -211,7 +221,7 @@ async def read_files(
 
 
 def judge(
-    settings: Settings, received: ReceivedFile, providers: Sequence[Provider]
+    policies: Mapping[Provider, MmsPolicy], received: ReceivedFile, providers: Sequence[Provider]
 ) -> dict[Provider, AttachmentVerdict]:
     """The rules' verdict on this one file for each provider, as a send would meet it."""
     candidate = Candidate(
@@ -222,7 +232,7 @@ def judge(
     )
     return {
         provider: validate(
-            settings.policy(provider),
+            policies[provider],
             line=Line(number="", provider=provider),
             other_party="",
             attachments=[candidate],
@@ -236,7 +246,7 @@ def judge(
 def keep(
     database: Database,
     store: MediaStore,
-    settings: Settings,
+    rules: UploadRules,
     secret: KeyRing,
     files: Sequence[ReceivedFile],
     providers: Sequence[Provider],
@@ -244,7 +254,7 @@ def keep(
     """Store every file some provider accepts and record it; judge all of them."""
     results = []
     for received in files:
-        verdicts = judge(settings, received, providers)
+        verdicts = judge(rules.policies, received, providers)
         sniffed = canonical_type(sniff(received.spool.head)) or ""
         upload_id: int | None = None
         url: str | None = None
@@ -266,7 +276,7 @@ def keep(
                         .returning(uploads.c.id)
                     ).scalar_one()
                 )
-            url = upload_url(settings.public_url, secret, upload_id)
+            url = upload_url(rules.public_url, secret, upload_id)
         results.append(
             UploadResult(
                 index=received.index,
@@ -286,7 +296,7 @@ async def receive_uploads(
     content_type: str | None,
     content_length: int | None,
     *,
-    settings: Settings,
+    rules: UploadRules,
     database: Database,
     store: MediaStore,
     secret: KeyRing,
@@ -295,17 +305,17 @@ async def receive_uploads(
     """The whole of `POST /v1/uploads`: stream, judge, keep. Raises `MalformedUpload` or
     `UploadRefused` for the API to translate."""
     providers = [provider] if provider else list(Provider)
-    limits = UploadLimits.of(settings, providers)
+    limits = UploadLimits.of(rules.policies, providers)
     files = await read_files(
         chunks,
         content_type,
         content_length,
-        spool_dir=settings.data_dir / "spool",
+        spool_dir=rules.spool_dir,
         limits=limits,
     )
     try:
         return await anyio.to_thread.run_sync(
-            lambda: keep(database, store, settings, secret, files, providers)
+            lambda: keep(database, store, rules, secret, files, providers)
         )
     finally:
         _close(files)

@@ -30,7 +30,7 @@ CredentialsCheck = Callable[[], None]
 
 
 def job_retention(database: Database, settings: Settings) -> Periodic:
-    retention = timedelta(days=settings.job_retention_days)
+    retention = timedelta(days=settings.jobs.retention_days)
 
     def run() -> None:
         pruned = pruning.prune(database, utcnow() - retention)

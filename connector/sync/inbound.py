@@ -20,12 +20,12 @@ def check_headers(settings: Settings, provider: Provider, headers: Mapping[str, 
     """`WebhookRejected` for what the headers alone prove: the provider is not configured, or
     CloudTalk's secret header is wrong. Called before the body is read."""
     if provider is Provider.AIRCALL:
-        if settings.aircall_webhook_token is None:
+        if settings.aircall.webhook_token is None:
             raise WebhookRejected("Aircall webhooks are not configured on this connector")
         return
-    if settings.cloudtalk_webhook_secret is None:
+    if settings.cloudtalk.webhook_secret is None:
         raise WebhookRejected("CloudTalk webhooks are not configured on this connector")
-    cloudtalk.verify(headers, settings.cloudtalk_webhook_secret.get_secret_value())
+    cloudtalk.verify(headers, settings.cloudtalk.webhook_secret.get_secret_value())
 
 
 def count_refusal(provider: Provider, outcome: str) -> None:
@@ -39,15 +39,15 @@ def authenticate_and_parse(
     if not isinstance(payload, dict):
         raise MalformedEvent("the body must be a JSON object")
     if provider is Provider.AIRCALL:
-        if settings.aircall_webhook_token is None:
+        if settings.aircall.webhook_token is None:
             raise WebhookRejected("Aircall webhooks are not configured on this connector")
-        aircall.verify(payload, settings.aircall_webhook_token.get_secret_value())
-        return aircall.parse_event(payload, max_media=settings.max_media_per_message)
-    if settings.cloudtalk_webhook_secret is None:
+        aircall.verify(payload, settings.aircall.webhook_token.get_secret_value())
+        return aircall.parse_event(payload, max_media=settings.media.max_per_message)
+    if settings.cloudtalk.webhook_secret is None:
         raise WebhookRejected("CloudTalk webhooks are not configured on this connector")
-    cloudtalk.verify(headers, settings.cloudtalk_webhook_secret.get_secret_value())
+    cloudtalk.verify(headers, settings.cloudtalk.webhook_secret.get_secret_value())
     return cloudtalk.parse_event(
-        payload, settings.cloudtalk_field_map, max_media=settings.max_media_per_message
+        payload, settings.cloudtalk.field_map, max_media=settings.media.max_per_message
     )
 
 

@@ -76,7 +76,7 @@ def assert_gone(response: httpx.Response) -> None:
 
 
 def test_the_configured_store_is_the_one_in_use(connector: Connector) -> None:
-    is_s3 = connector.settings.media_store_url is not None
+    is_s3 = connector.settings.media.store_url is not None
     assert isinstance(connector.media_store, S3MediaStore) is is_s3
 
 
@@ -189,7 +189,7 @@ def test_the_archives_stream_from_the_store(client: TestClient, connector: Conne
 def test_with_redirects_on_s3_answers_302_to_a_short_lived_url_the_folder_keeps_streaming(
     request: pytest.FixtureRequest, tmp_path: Path, connector: Connector
 ) -> None:
-    kind = "s3" if connector.settings.media_store_url else "folder"
+    kind = "s3" if connector.settings.media.store_url else "folder"
     redirecting = build(tmp_path / "redirect", kind, request, media_redirect=True)
     try:
         _, path = captured(redirecting, "photo.png", png(), "image/png")

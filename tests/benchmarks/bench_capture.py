@@ -150,7 +150,7 @@ def _run(
     from sqlalchemy import func, select
 
     from connector import bootstrap
-    from connector.config import Settings
+    from connector.config import load_settings
     from connector.core.model import Attachment
     from connector.logs import configure
     from connector.store import conversations
@@ -166,7 +166,7 @@ def _run(
                 "max_file_bytes": {"image/png": policy_limit},
                 "max_total_bytes": policy_limit,
             }
-        settings = Settings(
+        settings = load_settings(
             _env_file=None,
             data_dir=Path(data_dir),
             allow_private_media_urls=True,

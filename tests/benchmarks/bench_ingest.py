@@ -46,13 +46,13 @@ def _serve(database_url: str, data_dir: str, port: int) -> None:
 
     from connector import bootstrap
     from connector.api.app import create_app
-    from connector.config import Settings
+    from connector.config import load_settings
     from connector.logs import configure
     from connector.store import migrate
 
     configure("WARNING")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+    settings = load_settings(
+        _env_file=None,
         data_dir=Path(data_dir),
         database_url=database_url,
         aircall_webhook_token=AIRCALL_TOKEN,

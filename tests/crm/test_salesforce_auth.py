@@ -10,19 +10,22 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from connector.config import ConfigError, Settings
-from connector.core.errors import CredentialsError, Transient
+from connector import bootstrap
+from connector.core.errors import ConfigError, CredentialsError, Transient
 from connector.crm.salesforce import (
     ClientCredentialsAuth,
     JwtBearerAuth,
     PasswordAuth,
+    SalesforceConfig,
+    SalesforceCredentials,
     SessionIdAuth,
-    auth_from_settings,
-    from_settings,
+    auth_for,
+    from_config,
 )
 from connector.crm.salesforce.auth import SalesforceAuth
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
+from tests.conftest import make_settings
 from tests.crm.salesforce_kit import fresh, make_adapter, rule, task
 from tests.fakes.salesforce import ERR_INVALID_SESSION, FakeSalesforce, generate_rsa_keypair
 
@@ -188,18 +191,11 @@ def test_an_unreadable_private_key_is_a_credentials_error_naming_the_file(
 # --- settings ------------------------------------------------------------------------------------
 
 
-def settings(**values: object) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-def test_settings_choose_the_strongest_complete_mode(tmp_path: Path) -> None:
+def test_the_credentials_choose_the_strongest_complete_mode(tmp_path: Path) -> None:
     key_file = tmp_path / "key.pem"
-    jwt = auth_from_settings(
-        settings(
-            salesforce_consumer_key="ck",
-            salesforce_username="u@example.com",
-            salesforce_private_key_file=key_file,
-            salesforce_domain="test",
+    jwt = auth_for(
+        SalesforceCredentials(
+            consumer_key="ck", username="u@example.com", private_key_file=key_file, domain="test"
         )
     )
     assert isinstance(jwt, JwtBearerAuth)
@@ -207,34 +203,49 @@ def test_settings_choose_the_strongest_complete_mode(tmp_path: Path) -> None:
         "https://test.salesforce.com/services/oauth2/token",
         "https://test.salesforce.com",
     )
-    credentials = auth_from_settings(
-        settings(
-            salesforce_consumer_key="ck",
-            salesforce_consumer_secret="cs",
-            salesforce_domain="acme.my",
-        )
+    credentials = auth_for(
+        SalesforceCredentials(consumer_key="ck", consumer_secret="cs", domain="acme.my")
     )
     assert isinstance(credentials, ClientCredentialsAuth)
     assert credentials.login_url == "https://acme.my.salesforce.com"
-    password = auth_from_settings(
-        settings(salesforce_username="u@example.com", salesforce_password="pw")
-    )
+    password = auth_for(SalesforceCredentials(username="u@example.com", password="pw"))
     assert isinstance(password, PasswordAuth)
-    direct = auth_from_settings(
-        settings(
-            salesforce_instance_url="https://acme.my.salesforce.com", salesforce_session_id="x"
-        )
+    direct = auth_for(
+        SalesforceCredentials(instance_url="https://acme.my.salesforce.com", session_id="x")
     )
     assert isinstance(direct, SessionIdAuth) and not direct.refreshable
     with pytest.raises(ConfigError, match="CONNECTOR_SALESFORCE_"):
-        auth_from_settings(settings(salesforce_username="u@example.com"))
+        auth_for(SalesforceCredentials(username="u@example.com"))
 
 
-def test_the_adapter_built_from_settings_writes(
+def test_the_settings_hand_the_adapter_its_credentials_and_limits(tmp_path: Path) -> None:
+    config = bootstrap.salesforce_config(
+        make_settings(
+            tmp_path,
+            salesforce_username="u@example.com",
+            salesforce_password="pw-secret",
+            salesforce_domain="test",
+            salesforce_timeout_seconds=12,
+            salesforce_api_usage_hard=0.9,
+            crm_cache_seconds=60,
+        )
+    )
+    assert config.credentials.username == "u@example.com"
+    assert config.credentials.password == "pw-secret"
+    assert config.credentials.domain == "test"
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 12.0)
+    assert (config.api_usage_soft, config.api_usage_hard) == (0.80, 0.9)
+    assert config.cache_seconds == 60
+    assert "pw-secret" not in repr(config)
+
+
+def test_the_adapter_built_from_its_config_writes(
     fake: FakeSalesforce, cache: SqlContactCache
 ) -> None:
-    adapter = from_settings(
-        settings(salesforce_instance_url=fake.instance_url, salesforce_session_id=fake.session_id),
+    adapter = from_config(
+        SalesforceConfig(
+            SalesforceCredentials(instance_url=fake.instance_url, session_id=fake.session_id)
+        ),
         cache,
     )
     assert adapter.client.timeout == (5.0, 30.0)

@@ -20,7 +20,7 @@ from connector.core import catalogue
 from connector.core.errors import Transient
 from connector.core.keys import KeyRing
 from connector.core.model import Provider
-from connector.media.capture import MediaCapture, capture_deadline
+from connector.media.capture import MediaCapture
 from connector.media.fetch import MediaFetcher
 from connector.media.status import attachment_links, captures_settled, media_alert
 from connector.media.store import FilesystemMediaStore
@@ -56,7 +56,7 @@ def store(settings: Settings) -> FilesystemMediaStore:
 
 @pytest.fixture
 def capture(database: Database, store: FilesystemMediaStore, settings: Settings) -> MediaCapture:
-    return MediaCapture(database, store, settings)
+    return MediaCapture(database, store, bootstrap.capture_limits(settings))
 
 
 def serve(respx_mock: respx.MockRouter, name: str, body: bytes, status: int = 200) -> respx.Route:
@@ -307,7 +307,7 @@ def test_a_url_redirecting_to_a_private_address_is_unavailable(
     respx_mock.get(media_url("a.png")).respond(
         302, headers={"Location": "https://169.254.169.254/latest/meta-data/"}
     )
-    capture = MediaCapture(database, store, settings, guarded_fetcher())
+    capture = MediaCapture(database, store, bootstrap.capture_limits(settings), guarded_fetcher())
     _, _, [attachment_id] = receive(database, [("a.png", None)])
 
     capture(capture_job(attachment_id))
@@ -322,7 +322,9 @@ def test_without_the_operator_s_permission_a_loopback_url_is_refused(
     database: Database, tmp_path: Path, respx_mock: respx.MockRouter
 ) -> None:
     settings = make_settings(tmp_path, allow_private_media_urls=False)
-    capture = MediaCapture(database, FilesystemMediaStore(settings.media_dir), settings)
+    capture = MediaCapture(
+        database, FilesystemMediaStore(settings.media_dir), bootstrap.capture_limits(settings)
+    )
     _, _, [attachment_id] = receive(database, [("a.png", "https://127.0.0.1:9/a.png")])
 
     capture(capture_job(attachment_id))
@@ -388,7 +390,9 @@ def test_the_default_fetcher_follows_the_operator_setting(
 ) -> None:
     for allowed in (True, False):
         settings = make_settings(tmp_path, allow_private_media_urls=allowed)
-        capture = MediaCapture(database, FilesystemMediaStore(settings.media_dir), settings)
+        capture = MediaCapture(
+            database, FilesystemMediaStore(settings.media_dir), bootstrap.capture_limits(settings)
+        )
         assert isinstance(capture.fetcher, MediaFetcher)
         assert capture.fetcher.allow_private is allowed
 
@@ -401,7 +405,7 @@ def test_a_stuck_download_fails_as_transient_within_the_configured_time(
     database: Database, store: FilesystemMediaStore, tmp_path: Path
 ) -> None:
     settings = make_settings(tmp_path, media_download_timeout_seconds=1)
-    capture = MediaCapture(database, store, settings)
+    capture = MediaCapture(database, store, bootstrap.capture_limits(settings))
     with HostileMediaHost(interval=0.2, trickle_for=120.0) as host:
         _, _, [stuck, fine] = receive(
             database,
@@ -427,4 +431,4 @@ def test_a_capture_always_ends_well_inside_its_job_lease(
     settings = make_settings(
         tmp_path, media_download_timeout_seconds=configured, job_lease_seconds=lease
     )
-    assert capture_deadline(settings) == expected
+    assert bootstrap.capture_limits(settings).deadline_seconds == expected

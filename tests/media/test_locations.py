@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from connector import bootstrap
 from connector.bootstrap import SecretKeyError, load_secret
 from connector.config import ConfigError, load_settings
-from connector.media.locations import Bucket, open_store, parse_store_url, readiness
+from connector.media.locations import Bucket, parse_store_url, readiness
 from connector.media.s3 import S3MediaStore
 from connector.media.store import FilesystemMediaStore
 from tests.conftest import make_settings
@@ -55,15 +56,17 @@ def test_a_bad_endpoint_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> N
 def test_the_folder_under_data_dir_is_the_default(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
 
-    store = open_store(settings)
+    store = bootstrap.media_store(settings)
 
     assert isinstance(store, FilesystemMediaStore)
     assert store.root == settings.data_dir / "media"
-    assert settings.media_redirect is False
+    assert settings.media.redirect is False
 
 
 def test_a_file_url_moves_the_folder(tmp_path: Path) -> None:
-    store = open_store(make_settings(tmp_path, media_store_url=f"file://{tmp_path}/elsewhere"))
+    store = bootstrap.media_store(
+        make_settings(tmp_path, media_store_url=f"file://{tmp_path}/elsewhere")
+    )
 
     assert isinstance(store, FilesystemMediaStore)
     assert store.root == tmp_path / "elsewhere"
@@ -76,7 +79,7 @@ def test_an_s3_url_opens_the_bucket_at_the_endpoint(tmp_path: Path, aws_env: Non
         s3_endpoint_url="http://127.0.0.1:9000/",
     )
 
-    store = open_store(settings)
+    store = bootstrap.media_store(settings)
 
     assert isinstance(store, S3MediaStore)
     assert (store.bucket, store.prefix, store.endpoint_url) == (

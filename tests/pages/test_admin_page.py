@@ -121,7 +121,11 @@ def test_an_admin_resumes_a_paused_crm(
     page: Page, live: LiveConnector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # HubSpot on (as far as the status report goes) and paused for refused credentials.
-    monkeypatch.setattr(live.connector.settings, "hubspot_access_token", SecretStr("pat-na1-x"))
+    settings = live.connector.settings
+    hubspot_on = settings.hubspot.model_copy(update={"access_token": SecretStr("pat-na1-x")})
+    monkeypatch.setattr(
+        live.connector, "settings", settings.model_copy(update={"hubspot": hubspot_on})
+    )
     with live.connector.database.begin() as conn:
         queue.pause_target(
             conn,

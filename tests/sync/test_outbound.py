@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from connector import bootstrap
 from connector.bootstrap import Connector
-from connector.config import Settings
+from connector.config import AircallSettings, CloudTalkSettings
 from connector.core.model import DeliveryStatus, Provider
 from connector.media.links import attachment_url
 from connector.store import conversations, migrate, queue
@@ -160,8 +160,8 @@ def test_a_text_only_send_carries_no_media_key(
 def test_senders_pace_themselves_at_the_configured_rate(connector: Connector) -> None:
     assert connector.sender("aircall").limiter.per_minute == 60_000  # type: ignore[attr-defined]
     assert connector.sender("cloudtalk").limiter.per_minute == 60_000  # type: ignore[attr-defined]
-    assert Settings.model_fields["aircall_requests_per_minute"].default == 120
-    assert Settings.model_fields["cloudtalk_requests_per_minute"].default == 60
+    assert AircallSettings.model_fields["requests_per_minute"].default == 120
+    assert CloudTalkSettings.model_fields["requests_per_minute"].default == 60
 
 
 # -- failures, at most once --------------------------------------------------------------------

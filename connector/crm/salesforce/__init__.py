@@ -7,15 +7,16 @@ pacing by `Sforce-Limit-Info` (`limits`), Salesforce's errors in the connector's
 fields setup (`setup`).
 """
 
-from connector.crm.salesforce.adapter import SalesforceAdapter, from_settings
+from connector.crm.salesforce.adapter import SalesforceAdapter, SalesforceConfig, from_config
 from connector.crm.salesforce.auth import (
     AccessToken,
     ClientCredentialsAuth,
     JwtBearerAuth,
     PasswordAuth,
     SalesforceAuth,
+    SalesforceCredentials,
     SessionIdAuth,
-    auth_from_settings,
+    auth_for,
 )
 from connector.crm.salesforce.limits import ApiBudget, ApiUsage
 
@@ -28,7 +29,9 @@ __all__ = [
     "PasswordAuth",
     "SalesforceAdapter",
     "SalesforceAuth",
+    "SalesforceConfig",
+    "SalesforceCredentials",
     "SessionIdAuth",
-    "auth_from_settings",
-    "from_settings",
+    "auth_for",
+    "from_config",
 ]

@@ -16,7 +16,8 @@ the existing record is used or updated, and the job does not fail.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import requests
 import structlog
@@ -34,7 +35,7 @@ from connector.crm.base import (
     WriteResult,
 )
 from connector.crm.salesforce import consent, setup
-from connector.crm.salesforce.auth import SalesforceAuth, auth_from_settings
+from connector.crm.salesforce.auth import SalesforceAuth, SalesforceCredentials, auth_for
 from connector.crm.salesforce.client import SalesforceClient, Timeout
 from connector.crm.salesforce.contacts import ContactOutcome, ContactRequest, ContactResolver
 from connector.crm.salesforce.errors import STALE_REFERENCE_CODES, from_record, record_code
@@ -49,9 +50,6 @@ from connector.crm.salesforce.records import (
     upsert,
 )
 from connector.store.budgets import BucketStore
-
-if TYPE_CHECKING:
-    from connector.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -319,27 +317,30 @@ def _by_15(found: dict[str, Any], contact_id: str) -> Any:
     return next((v for k, v in found.items() if k[:15] == contact_id[:15]), None)
 
 
-def from_settings(
-    settings: Settings, contact_cache: ContactCache, budgets: BucketStore | None = None
-) -> SalesforceAdapter:
-    """The adapter the settings describe (`ConfigError` when the credentials are incomplete).
+@dataclass(frozen=True)
+class SalesforceConfig:
+    """Everything the composition root decides for the adapter, as values."""
 
-    Optional settings read when present: `salesforce_login_url`, `salesforce_timeout_seconds`,
-    `salesforce_connect_timeout_seconds`, `salesforce_api_usage_soft`, `salesforce_api_usage_hard`.
-    """
-    connect = settings.salesforce_connect_timeout_seconds
-    read = settings.salesforce_timeout_seconds
-    budget = ApiBudget(
-        soft=settings.salesforce_api_usage_soft,
-        hard=settings.salesforce_api_usage_hard,
-        store=budgets,
-    )
+    credentials: SalesforceCredentials
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    api_usage_soft: float = 0.80
+    api_usage_hard: float = 0.95
+    cache_seconds: float = 10800.0
+
+
+def from_config(
+    config: SalesforceConfig, contact_cache: ContactCache, budgets: BucketStore | None = None
+) -> SalesforceAdapter:
+    """The adapter the configuration describes (`ConfigError` when the credentials are
+    incomplete)."""
+    budget = ApiBudget(soft=config.api_usage_soft, hard=config.api_usage_hard, store=budgets)
     return SalesforceAdapter(
-        auth_from_settings(settings),
+        auth_for(config.credentials),
         contact_cache,
-        api_version=settings.salesforce_api_version,
-        timeout=(connect, read),
+        api_version=config.credentials.api_version,
+        timeout=(config.connect_timeout, config.read_timeout),
         budget=budget,
         # numbers without a match are remembered in this process only: never past the cache
-        miss_ttl=min(600.0, settings.crm_cache_seconds),
+        miss_ttl=min(600.0, config.cache_seconds),
     )

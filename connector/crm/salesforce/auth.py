@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 import requests
@@ -21,12 +21,7 @@ import structlog
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.login import SalesforceLogin
 
-from connector.core.errors import CredentialsError, Transient
-
-if TYPE_CHECKING:
-    from pydantic import SecretStr
-
-    from connector.config import Settings
+from connector.core.errors import ConfigError, CredentialsError, Transient
 
 log = structlog.get_logger(__name__)
 
@@ -265,32 +260,50 @@ class PasswordAuth(_OAuthTokenAuth):
         return AccessToken(session_id, f"https://{instance}")
 
 
-def auth_from_settings(settings: Settings) -> SalesforceAuth:
-    """The strongest mode the settings allow: JWT bearer, client credentials, username/password,
-    then a bare session id. `ConfigError` names the variables when none is complete."""
-    domain = settings.salesforce_domain or "login"
-    login_url = settings.salesforce_login_url or default_login_url(domain)
-    consumer_key = settings.salesforce_consumer_key
-    consumer_secret = _secret(settings.salesforce_consumer_secret)
-    username = settings.salesforce_username
-    if consumer_key and username and settings.salesforce_private_key_file:
+@dataclass(frozen=True)
+class SalesforceCredentials:
+    """What the operator configured to log in with (`CONNECTOR_SALESFORCE_*`): any mode's
+    values, each possibly absent; `auth_for` picks the mode. Secrets stay out of the repr."""
+
+    domain: str = "login"
+    login_url: str | None = None
+    api_version: str = "62.0"
+    consumer_key: str | None = None
+    consumer_secret: str | None = field(default=None, repr=False)
+    username: str | None = None
+    private_key_file: Path | None = None
+    password: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    instance_url: str | None = None
+    session_id: str | None = field(default=None, repr=False)
+
+
+def auth_for(credentials: SalesforceCredentials) -> SalesforceAuth:
+    """The strongest mode the credentials allow: JWT bearer, client credentials,
+    username/password, then a bare session id. `ConfigError` names the variables when none is
+    complete."""
+    domain = credentials.domain or "login"
+    login_url = credentials.login_url or default_login_url(domain)
+    consumer_key = credentials.consumer_key
+    consumer_secret = credentials.consumer_secret
+    username = credentials.username
+    if consumer_key and username and credentials.private_key_file:
         audience = default_login_url("test" if domain == "test" else "login")
         return JwtBearerAuth(
             consumer_key=consumer_key,
             username=username,
-            private_key_file=settings.salesforce_private_key_file,
+            private_key_file=credentials.private_key_file,
             login_url=login_url,
             audience=audience,
         )
-    password = _secret(settings.salesforce_password)
-    if username and password:
+    if username and credentials.password:
         return PasswordAuth(
             username=username,
-            password=password,
-            security_token=_secret(settings.salesforce_security_token),
+            password=credentials.password,
+            security_token=credentials.security_token,
             login_url=login_url,
             domain=domain,
-            api_version=settings.salesforce_api_version,
+            api_version=credentials.api_version,
             consumer_key=consumer_key,
             consumer_secret=consumer_secret,
         )
@@ -298,18 +311,11 @@ def auth_from_settings(settings: Settings) -> SalesforceAuth:
         return ClientCredentialsAuth(
             consumer_key=consumer_key, consumer_secret=consumer_secret, login_url=login_url
         )
-    session_id = _secret(settings.salesforce_session_id)
-    if session_id and settings.salesforce_instance_url:
-        return SessionIdAuth(settings.salesforce_instance_url, session_id)
-    from connector.config import ConfigError  # the composition root's error, named by variable
-
+    if credentials.session_id and credentials.instance_url:
+        return SessionIdAuth(credentials.instance_url, credentials.session_id)
     raise ConfigError(
         "invalid configuration:\n  CONNECTOR_SALESFORCE_*: incomplete credentials; give one of "
         "CONSUMER_KEY + USERNAME + PRIVATE_KEY_FILE (JWT bearer), CONSUMER_KEY + "
         "CONSUMER_SECRET (client credentials), USERNAME + PASSWORD (retiring), or SESSION_ID + "
         "INSTANCE_URL"
     )
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None

@@ -182,7 +182,7 @@ class SendJob:
         """The request never reached the provider: the message waits for the job's next run
         (False), unless the job has been failing for longer than jobs may retry: then the
         message is not sent, and that settles it (True)."""
-        max_age = timedelta(hours=self.connector.settings.job_max_age_hours)
+        max_age = timedelta(hours=self.connector.settings.jobs.max_age_hours)
         if isinstance(exc, Transient) and expired(job.created_at, utcnow(), max_age):
             self._settle(
                 pending,

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from connector.config import Settings
 from connector.core import catalogue
 from connector.core.catalogue import Refusal
 from connector.core.errors import Permanent, Transient
@@ -32,7 +31,7 @@ from connector.media.capture import download_cap
 from connector.media.fetch import MediaFetcher
 from connector.media.staging import Spool, SpoolOverflow
 from connector.media.store import BlobMissing, MediaStore
-from connector.media.uploads import ReceivedFile, keep
+from connector.media.uploads import ReceivedFile, UploadRules, keep
 from connector.providers.payload import attachment_name
 from connector.store import sends
 from connector.store.db import Database
@@ -62,8 +61,9 @@ class MediaSources:
 
     database: Database
     store: MediaStore
-    settings: Settings
+    rules: UploadRules
     secret: KeyRing
+    allow_private_urls: bool = False
 
 
 def resolve(
@@ -91,7 +91,7 @@ def _fetch_all(
     """Each URL's medium by its index, fetched side by side, all by one deadline."""
     until = time.monotonic() + URL_DEADLINE_SECONDS
     fetcher = MediaFetcher(
-        allow_private=sources.settings.allow_private_media_urls,
+        allow_private=sources.allow_private_urls,
         deadline_seconds=URL_DEADLINE_SECONDS,
     )
     try:
@@ -134,9 +134,8 @@ def _from_url(
     provider: Provider,
     until: float,
 ) -> ResolvedMedium:
-    settings = sources.settings
     name = attachment_name(url, index)
-    with Spool(settings.data_dir / "spool", download_cap(settings, provider)) as spool:
+    with Spool(sources.rules.spool_dir, download_cap(sources.rules.policies[provider])) as spool:
         try:
             downloaded = fetcher.download(url, spool, until=until)
         except SpoolOverflow as overflow:  # too big: the head still names the type for the rules
@@ -159,7 +158,7 @@ def _from_url(
             name=name, declared_type=received.declared_type, size=spool.size, head=spool.head
         )
         [result] = keep(
-            sources.database, sources.store, settings, sources.secret, [received], [provider]
+            sources.database, sources.store, sources.rules, sources.secret, [received], [provider]
         )
     upload = None
     if result.upload_id is not None:

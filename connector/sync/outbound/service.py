@@ -57,8 +57,8 @@ def line_book(connector: Connector) -> LineBook | None:
 def sending_configured(connector: Connector, provider: Provider) -> bool:
     settings = connector.settings
     if provider is Provider.AIRCALL:
-        return settings.aircall_send_enabled
-    return settings.cloudtalk_send_enabled
+        return settings.aircall.send_enabled
+    return settings.cloudtalk.send_enabled
 
 
 def offered_lines(connector: Connector) -> list[LineOffer]:
@@ -122,7 +122,11 @@ def check(connector: Connector, request: SendRequest) -> SendCheck:
 
     settings = connector.settings
     sources = media.MediaSources(
-        connector.database, connector.media_store, settings, connector.secret
+        connector.database,
+        connector.media_store,
+        connector.upload_rules,
+        connector.secret,
+        allow_private_urls=settings.media.allow_private_urls,
     )
     resolved = media.resolve(sources, request.media, entry.provider)
     verdict = validate(
