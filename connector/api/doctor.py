@@ -111,8 +111,10 @@ class _Doctor:
 
     def _secret_key(self) -> None:
         name = "Secret key"
+        previous = len(self.settings.previous_secret_keys)
         if self.settings.secret_key is not None:
-            self.add(passed(name, "CONNECTOR_SECRET_KEY is set"))
+            kept = f"; {previous} previous key(s) still open older links" if previous else ""
+            self.add(passed(name, f"CONNECTOR_SECRET_KEY is set{kept}"))
         elif not self.connector.database.is_sqlite:
             self.add(
                 failed(

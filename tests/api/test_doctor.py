@@ -6,6 +6,7 @@ breaks one thing and finds exactly that check failing, naming what to do.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,6 +150,16 @@ def test_an_old_schema_fails_and_says_to_upgrade(world: World) -> None:
     assert state(report, "Database and schema")[0] == "fail"
     assert "db upgrade" in state(report, "Database and schema")[2]
     assert not report.ok
+
+
+def test_keys_kept_after_a_rotation_are_counted_never_shown(world: World) -> None:
+    current, *previous = (secrets.token_urlsafe(48) for _ in range(3))
+
+    report = world.diagnose(secret_key=current, previous_secret_keys=",".join(previous))
+
+    verdict, detail, _fix = state(report, "Secret key")
+    assert verdict == "pass" and "2 previous key(s)" in detail
+    assert not any(key in line for c in report.checks for line in c.lines() for key in previous)
 
 
 @pytest.mark.postgres
