@@ -11,11 +11,12 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -71,22 +72,72 @@ class ProviderSender(Sender, Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Registries:
+    """What a process runs, built once by `build()` and read-only from then on: the job
+    handlers, the batched job kinds, the periodic tasks, the readiness checks, and how each
+    configured CRM adapter and provider sender is made (on first use)."""
+
+    handlers: Mapping[str, Handler] = field(default_factory=lambda: MappingProxyType({}))
+    batched: Mapping[str, Batched] = field(default_factory=lambda: MappingProxyType({}))
+    periodic: tuple[Periodic, ...] = ()
+    readiness_checks: Mapping[str, Callable[[], Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    adapter_factories: Mapping[str, Callable[[], CrmAdapter]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    sender_factories: Mapping[str, Callable[[], ProviderSender]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+
 @dataclass
 class Connector:
-    """Everything a process needs, built once from settings."""
+    """Everything a process needs, built once from settings.
+
+    The composition root: the API, the CLI and the worker take the parts they need from it
+    (`database`, `settings`, `secret`, `media_store`, `registry`...). Its `registries` are made
+    by `wire` while the connector is constructed (their factories resolve the connector's lazy
+    parts, such as `budgets`, on first use) and never change afterwards.
+    """
 
     settings: Settings
     database: Database
     secret: KeyRing
-    handlers: dict[str, Handler] = field(default_factory=dict)
-    batched: dict[str, Batched] = field(default_factory=dict)
-    periodic: list[Periodic] = field(default_factory=list)
-    readiness_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
-    adapter_factories: dict[str, Callable[[], CrmAdapter]] = field(default_factory=dict)
+    wire: InitVar[Callable[[Connector], Registries] | None] = None
+    registries: Registries = field(init=False, default_factory=Registries)
     _adapters: dict[str, CrmAdapter] = field(default_factory=dict, repr=False)
     _adapters_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    sender_factories: dict[str, Callable[[], ProviderSender]] = field(default_factory=dict)
     _senders: dict[str, ProviderSender] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self, wire: Callable[[Connector], Registries] | None) -> None:
+        if wire is not None:
+            self.registries = wire(self)
+
+    @property
+    def handlers(self) -> Mapping[str, Handler]:
+        return self.registries.handlers
+
+    @property
+    def batched(self) -> Mapping[str, Batched]:
+        return self.registries.batched
+
+    @property
+    def periodic(self) -> tuple[Periodic, ...]:
+        return self.registries.periodic
+
+    @property
+    def readiness_checks(self) -> Mapping[str, Callable[[], Any]]:
+        return self.registries.readiness_checks
+
+    @property
+    def adapter_factories(self) -> Mapping[str, Callable[[], CrmAdapter]]:
+        return self.registries.adapter_factories
+
+    @property
+    def sender_factories(self) -> Mapping[str, Callable[[], ProviderSender]]:
+        return self.registries.sender_factories
 
     @property
     def crms(self) -> list[str]:
@@ -238,42 +289,64 @@ def build(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> C
     database = Database(settings.effective_database_url)
     if upgrade_sqlite and database.is_sqlite:
         migrate.upgrade(database)
-    connector = Connector(settings=settings, database=database, secret=load_secret(settings))
-    _register_jobs(connector)
-    return connector
+    return Connector(
+        settings=settings, database=database, secret=load_secret(settings), wire=_registries
+    )
 
 
-def _register_jobs(connector: Connector) -> None:
+@dataclass
+class _Wiring:
+    """The registries while `_registries` fills them; frozen into `Registries` at the end."""
+
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    batched: dict[str, Batched] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)
+    readiness_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    adapter_factories: dict[str, Callable[[], CrmAdapter]] = field(default_factory=dict)
+    sender_factories: dict[str, Callable[[], ProviderSender]] = field(default_factory=dict)
+
+    def freeze(self) -> Registries:
+        return Registries(
+            handlers=MappingProxyType(dict(self.handlers)),
+            batched=MappingProxyType(dict(self.batched)),
+            periodic=tuple(self.periodic),
+            readiness_checks=MappingProxyType(dict(self.readiness_checks)),
+            adapter_factories=MappingProxyType(dict(self.adapter_factories)),
+            sender_factories=MappingProxyType(dict(self.sender_factories)),
+        )
+
+
+def _registries(connector: Connector) -> Registries:
     """Wire each job kind to its handler; each feature adds its own here."""
     settings = connector.settings
-    connector.handlers[CAPTURE_MEDIA] = MediaCapture(
+    wiring = _Wiring()
+    wiring.handlers[CAPTURE_MEDIA] = MediaCapture(
         connector.database, connector.media_store, capture_limits(settings)
     )
-    connector.periodic.append(
+    wiring.periodic.append(
         retention.periodic(
             connector.database,
             connector.media_store,
             timedelta(days=settings.media.retention_days),
         )
     )
-    connector.periodic.append(housekeeping.job_retention(connector.database, connector.settings))
-    _register_crms(connector)
-    _register_sends(connector)
-    _register_consent(connector)
-    connector.readiness_checks["mappings"] = connector.registry.status
-    connector.readiness_checks["media_store"] = lambda: media_store_readiness(connector.media_store)
+    wiring.periodic.append(housekeeping.job_retention(connector.database, settings))
+    _wire_crms(connector, wiring)
+    _wire_sends(connector, wiring)
+    _wire_consent(connector, wiring)
+    wiring.readiness_checks["mappings"] = connector.registry.status
+    wiring.readiness_checks["media_store"] = lambda: media_store_readiness(connector.media_store)
+    return wiring.freeze()
 
 
-def _register_crms(connector: Connector) -> None:
+def _wire_crms(connector: Connector, wiring: _Wiring) -> None:
     """One sync per configured CRM, behind one batched `sync_crm` job kind."""
     settings = connector.settings
     cache = SqlContactCache(connector.database, ttl=timedelta(seconds=settings.crm_cache_seconds))
     if settings.hubspot.enabled:
-        connector.adapter_factories["hubspot"] = lambda: _hubspot(
-            settings, cache, connector.budgets
-        )
+        wiring.adapter_factories["hubspot"] = lambda: _hubspot(settings, cache, connector.budgets)
     if settings.salesforce.enabled:
-        connector.adapter_factories["salesforce"] = lambda: _salesforce(
+        wiring.adapter_factories["salesforce"] = lambda: _salesforce(
             settings, cache, connector.budgets
         )
     syncs = {
@@ -285,7 +358,7 @@ def _register_crms(connector: Connector) -> None:
             public_url=settings.public_url,
             secret=connector.secret,
         )
-        for crm in connector.adapter_factories
+        for crm in wiring.adapter_factories
     }
 
     def sync(jobs: list[Job]) -> dict[int, BaseException | None]:
@@ -306,12 +379,12 @@ def _register_crms(connector: Connector) -> None:
         longest=min(LINGER_LONGEST, settings.jobs.lease_seconds / 3),
     )
     if syncs:
-        connector.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)
+        wiring.batched[SYNC_CRM] = Batched(sync, SYNC_BATCH_SIZE, linger)
         checks = {crm: lambda crm=crm: connector.adapter(crm).check_credentials() for crm in syncs}
-        connector.periodic.append(housekeeping.credentials_probe(connector.database, checks))
+        wiring.periodic.append(housekeeping.credentials_probe(connector.database, checks))
 
 
-def _register_consent(connector: Connector) -> None:
+def _wire_consent(connector: Connector, wiring: _Wiring) -> None:
     """The `sync_consent` job: a number's opt-out written onto its contact in each CRM."""
     syncs = {
         crm: ConsentSync(
@@ -320,7 +393,7 @@ def _register_consent(connector: Connector) -> None:
             registry=connector.registry,
             adapter=lambda crm=crm: connector.adapter(crm),  # type: ignore[misc]
         )
-        for crm in connector.adapter_factories
+        for crm in wiring.adapter_factories
     }
 
     def sync(job: Job) -> None:
@@ -328,19 +401,19 @@ def _register_consent(connector: Connector) -> None:
             raise Permanent(f"{job.target} is not configured")
         syncs[job.target](job)
 
-    connector.handlers[SYNC_CONSENT] = sync
+    wiring.handlers[SYNC_CONSENT] = sync
 
 
-def _register_sends(connector: Connector) -> None:
+def _wire_sends(connector: Connector, wiring: _Wiring) -> None:
     """The `send_message` job and one sender per provider whose API credentials are set."""
     settings = connector.settings
     if settings.aircall.send_enabled:
-        connector.sender_factories["aircall"] = lambda: _aircall_sender(settings, connector.budgets)
+        wiring.sender_factories["aircall"] = lambda: _aircall_sender(settings, connector.budgets)
     if settings.cloudtalk.send_enabled:
-        connector.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(
+        wiring.sender_factories["cloudtalk"] = lambda: _cloudtalk_sender(
             settings, connector.budgets
         )
-    connector.handlers[SEND_MESSAGE] = SendJob(connector)
+    wiring.handlers[SEND_MESSAGE] = SendJob(connector)
 
 
 def _send_wait(settings: Settings) -> float:

@@ -208,3 +208,31 @@ def test_the_server_refuses_to_start_with_a_weak_secret_key(tmp_path: Path, raw:
     assert finished.returncode == 2
     assert "CONNECTOR_SECRET_KEY" in finished.stderr
     assert not (tmp_path / "var" / "connector.db").exists()
+
+
+def test_flat_overrides_reach_their_group():
+    settings = load_settings(
+        _env_file=None,
+        hubspot_access_token="pat-na1-x",
+        max_zip_bytes=1024,
+        job_lease_seconds=30,
+        worker_concurrency=2,
+    )
+    assert settings.hubspot.enabled
+    assert settings.media.max_zip_bytes == 1024
+    assert (settings.jobs.lease_seconds, settings.jobs.worker_concurrency) == (30, 2)
+
+
+def test_an_unknown_override_is_refused():
+    with pytest.raises(TypeError, match="hubspot_acess_token"):
+        load_settings(_env_file=None, hubspot_acess_token="pat-na1-x")
+
+
+def test_a_variable_outside_its_groups_prefix_is_read_by_its_own_name(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("CONNECTOR_MAX_MEDIA_PER_MESSAGE", "7")
+    monkeypatch.setenv("CONNECTOR_WORKER_POLL_SECONDS", "0.25")
+    settings = load_settings()
+    assert settings.media.max_per_message == 7
+    assert settings.value_of("CONNECTOR_WORKER_POLL_SECONDS") == 0.25

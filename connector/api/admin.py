@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep
+from connector.api.deps import AUTH_RESPONSES, AdminScope, ConnectorDep, DatabaseDep, SettingsDep
 from connector.api.doctor import diagnose
 from connector.api.health import readiness
 from connector.api.pages_render import page
@@ -41,8 +41,8 @@ class ResumedOut(BaseModel):
 
 
 @page_router.get("/admin", response_class=HTMLResponse, summary="The admin page")
-def admin_page(connector: ConnectorDep) -> HTMLResponse:
-    response = page(connector.settings, "admin.html")
+def admin_page(settings: SettingsDep) -> HTMLResponse:
+    response = page(settings, "admin.html")
     # Unlike the embedded pages, the admin page is never framed: it takes an API token.
     policy = response.headers["Content-Security-Policy"]
     kept = [d for d in policy.split("; ") if not d.startswith("frame-ancestors")]
@@ -65,8 +65,8 @@ async def status_report(connector: ConnectorDep) -> dict[str, Any]:
 
 
 @api_router.post("/jobs/retry-dead", summary="Replay every dead job")
-def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
-    with connector.database.begin() as conn:
+def retry_all_dead(database: DatabaseDep) -> ReplayedOut:
+    with database.begin() as conn:
         return ReplayedOut(replayed=queue.retry_all_dead(conn))
 
 
@@ -80,10 +80,10 @@ def retry_all_dead(connector: ConnectorDep) -> ReplayedOut:
     ),
     responses={404: {"description": "No such CRM"}},
 )
-def resume_crm(crm: str, connector: ConnectorDep) -> ResumedOut:
+def resume_crm(crm: str, database: DatabaseDep) -> ResumedOut:
     if crm not in CRM_NAMES:
         raise HTTPException(404, f"no CRM named {crm!r}: one of {', '.join(CRM_NAMES)}")
-    with connector.database.begin() as conn:
+    with database.begin() as conn:
         resumed = queue.resume_target(conn, crm)
     if resumed:
         log.info("target.resumed", target=crm, by="admin")

@@ -1,5 +1,9 @@
 """Dependencies shared by the routers, declared once as `Annotated` aliases.
 
+A route declares the parts of the connector it uses (`DatabaseDep`, `SettingsDep`, `SecretDep`,
+`MediaStoreDep`, `RegistryDep`); `ConnectorDep`, the whole composition root, is for the few that
+hand several parts on to a service (a send, the doctor, the readiness report).
+
 Every `/v1` route names the one scope it needs (`requires`); the mapping is in README.md's
 "Security" section. `admin` implies every scope.
 """
@@ -14,7 +18,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from connector.bootstrap import Connector
+from connector.config import Settings
 from connector.core.access import ApiToken, Scope
+from connector.core.keys import KeyRing
+from connector.mapping.registry import MappingRegistry
+from connector.media.store import MediaStore
+from connector.store.db import Database
 
 # Row ids are 64-bit signed integers in both databases: a larger number names no row, and is
 # refused by validation (422) instead of overflowing the driver.
@@ -29,6 +38,34 @@ def get_connector(request: Request) -> Connector:
 
 
 ConnectorDep = Annotated[Connector, Depends(get_connector)]
+
+
+def get_database(connector: ConnectorDep) -> Database:
+    return connector.database
+
+
+def get_settings(connector: ConnectorDep) -> Settings:
+    return connector.settings
+
+
+def get_secret(connector: ConnectorDep) -> KeyRing:
+    """The keys that sign links (the current one) and verify them (every one)."""
+    return connector.secret
+
+
+def get_media_store(connector: ConnectorDep) -> MediaStore:
+    return connector.media_store
+
+
+def get_registry(connector: ConnectorDep) -> MappingRegistry:
+    return connector.registry
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SecretDep = Annotated[KeyRing, Depends(get_secret)]
+MediaStoreDep = Annotated[MediaStore, Depends(get_media_store)]
+RegistryDep = Annotated[MappingRegistry, Depends(get_registry)]
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -68,24 +105,24 @@ def not_found(what: str) -> dict[int | str, dict[str, Any]]:
     return {404: {"model": ErrorOut, "description": f"No such {what}"}}
 
 
-def authenticate(connector: Connector, given: str) -> ApiToken | None:
+def authenticate(settings: Settings, given: str) -> ApiToken | None:
     """The configured token whose secret is `given`; every secret is compared in full."""
     found = None
-    for token in connector.settings.api_tokens:
+    for token in settings.api_tokens:
         if hmac.compare_digest(given.encode(), token.secret.encode()):
             found = token
     return found
 
 
 def check_token(
-    connector: Connector, credentials: HTTPAuthorizationCredentials | None, scope: Scope
+    settings: Settings, credentials: HTTPAuthorizationCredentials | None, scope: Scope
 ) -> ApiToken:
     """The bearer token of the request when it holds `scope`; 401 or 403 otherwise."""
-    if not connector.settings.api_tokens:
+    if not settings.api_tokens:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "no API tokens are configured (CONNECTOR_API_TOKENS)"
         )
-    token = authenticate(connector, credentials.credentials if credentials else "")
+    token = authenticate(settings, credentials.credentials if credentials else "")
     if token is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -106,8 +143,8 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def requires(scope: Scope) -> Any:
     """A dependency admitting only bearer tokens that hold `scope` (or `admin`)."""
 
-    def check(connector: ConnectorDep, credentials: BearerDep) -> ApiToken:
-        return check_token(connector, credentials, scope)
+    def check(settings: SettingsDep, credentials: BearerDep) -> ApiToken:
+        return check_token(settings, credentials, scope)
 
     check.__name__ = f"requires_{scope.value}"
     return Depends(check)

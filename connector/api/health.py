@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from connector.api.deps import ConnectorDep
+from connector.api.deps import ConnectorDep, DatabaseDep
 from connector.bootstrap import Connector
 from connector.store import migrate, queue
 from connector.sync.queue_metrics import exposition
@@ -101,7 +101,7 @@ async def readyz(connector: ConnectorDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(connector: ConnectorDep, request: Request) -> Response:
+def metrics(database: DatabaseDep, request: Request) -> Response:
     http = getattr(request.app.state, "http_metrics", None)
     more = [http] if http is not None else []
-    return Response(exposition(connector.database, *more), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(database, *more), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from connector.api.deps import (
     AUTH_RESPONSES,
     AdminScope,
-    ConnectorDep,
+    DatabaseDep,
     ErrorOut,
     Offset,
     RowId,
@@ -45,12 +45,12 @@ class JobOut(BaseModel):
 
 @router.get("", summary="Jobs, newest first")
 def list_jobs(
-    connector: ConnectorDep,
+    database: DatabaseDep,
     state: JobState | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: Offset = 0,
 ) -> list[JobOut]:
-    with connector.database.read() as conn:
+    with database.read() as conn:
         return [
             JobOut.of(job) for job in queue.list_jobs(conn, state=state, limit=limit, offset=offset)
         ]
@@ -64,8 +64,8 @@ def list_jobs(
         409: {"model": ErrorOut, "description": "The job is not dead"},
     },
 )
-def retry_job(job_id: RowId, connector: ConnectorDep) -> JobOut:
-    with connector.database.begin() as conn:
+def retry_job(job_id: RowId, database: DatabaseDep) -> JobOut:
+    with database.begin() as conn:
         job = queue.get(conn, job_id)
         if job is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")

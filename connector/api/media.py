@@ -11,12 +11,22 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
-from connector.api.deps import AUTH_RESPONSES, ConnectorDep, ReadScope, RowId, not_found
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    DatabaseDep,
+    MediaStoreDep,
+    ReadScope,
+    RowId,
+    SecretDep,
+    SettingsDep,
+    not_found,
+)
 from connector.api.media_remote import serve_remote
 from connector.api.media_remote import unavailable as remote_unavailable
 from connector.core.catalogue import MEDIA_UNAVAILABLE_TEXT
 from connector.media import archive
 from connector.media.downloads import Medium, find_medium
+from connector.media.store import MediaStore
 
 router = APIRouter(tags=["media"])
 
@@ -46,9 +56,16 @@ def _headers(medium: Medium) -> dict[str, str]:
     response_class=Response,
 )
 @router.head("/media/{token}", include_in_schema=False, response_class=Response)
-def get_medium(token: str, request: Request, connector: ConnectorDep) -> Response:
+def get_medium(
+    token: str,
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    secret: SecretDep,
+    store: MediaStoreDep,
+) -> Response:
     try:
-        medium = find_medium(connector.database, connector.media_store, connector.secret, token)
+        medium = find_medium(database, store, secret, token)
     except OSError:  # the store is down (a remote one): not a verdict on the medium
         return remote_unavailable(status.HTTP_503_SERVICE_UNAVAILABLE)
     if medium is None:
@@ -70,19 +87,19 @@ def get_medium(token: str, request: Request, connector: ConnectorDep) -> Respons
             headers=headers,
         )
     return serve_remote(
-        connector.media_store,
+        store,
         medium,
         request,
         headers,
-        redirect=connector.settings.media.redirect,
+        redirect=settings.media.redirect,
     )
 
 
-def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> StreamingResponse:
+def _zip(found: archive.Archive | None, store: MediaStore, what: str) -> StreamingResponse:
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
     return StreamingResponse(
-        archive.stream_zip(connector.media_store, found.entries),
+        archive.stream_zip(store, found.entries),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{found.filename}"',
@@ -98,11 +115,11 @@ def _zip(found: archive.Archive | None, connector: ConnectorDep, what: str) -> S
     response_class=StreamingResponse,
     responses={**AUTH_RESPONSES, **not_found("message")},
 )
-def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingResponse:
-    found = archive.message_archive(
-        connector.database, message_id, max_bytes=connector.settings.media.max_zip_bytes
-    )
-    return _zip(found, connector, "message")
+def message_media_zip(
+    message_id: RowId, database: DatabaseDep, settings: SettingsDep, store: MediaStoreDep
+) -> StreamingResponse:
+    found = archive.message_archive(database, message_id, max_bytes=settings.media.max_zip_bytes)
+    return _zip(found, store, "message")
 
 
 @router.get(
@@ -112,8 +129,8 @@ def message_media_zip(message_id: RowId, connector: ConnectorDep) -> StreamingRe
     response_class=StreamingResponse,
     responses={**AUTH_RESPONSES, **not_found("thread")},
 )
-def thread_media_zip(thread_id: RowId, connector: ConnectorDep) -> StreamingResponse:
-    found = archive.thread_archive(
-        connector.database, thread_id, max_bytes=connector.settings.media.max_zip_bytes
-    )
-    return _zip(found, connector, "thread")
+def thread_media_zip(
+    thread_id: RowId, database: DatabaseDep, settings: SettingsDep, store: MediaStoreDep
+) -> StreamingResponse:
+    found = archive.thread_archive(database, thread_id, max_bytes=settings.media.max_zip_bytes)
+    return _zip(found, store, "thread")

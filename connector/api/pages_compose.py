@@ -20,7 +20,15 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from connector.api.deps import AUTH_RESPONSES, BODY_RESPONSES, ComposeScope, ConnectorDep, RowId
+from connector.api.deps import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    ComposeScope,
+    ConnectorDep,
+    RowId,
+    SecretDep,
+    SettingsDep,
+)
 from connector.api.pages_lines import LineView, find_line, line_views
 from connector.api.pages_render import link_problem, page
 from connector.api.uploads import RefusalOut, RefusalsOut, keep_uploads
@@ -97,13 +105,15 @@ class ComposeLinkOut(BaseModel):
         "expiring, so no API token reaches the browser."
     ),
 )
-def create_compose_link(body: ComposeLinkIn, connector: ConnectorDep) -> ComposeLinkOut:
+def create_compose_link(
+    body: ComposeLinkIn, settings: SettingsDep, secret: SecretDep
+) -> ComposeLinkOut:
     record = CrmRecord(body.crm.system, body.crm.object, body.crm.record_id)
     token, grant = sign_compose(
-        connector.secret, record, body.to, ttl=timedelta(seconds=body.expires_in)
+        secret, record, body.to, ttl=timedelta(seconds=body.expires_in)
     )
     return ComposeLinkOut(
-        url=compose_url(connector.settings.public_url, token),
+        url=compose_url(settings.public_url, token),
         expires_at=grant.expires_at.isoformat().replace("+00:00", "Z"),
     )
 
@@ -147,12 +157,12 @@ async def compose_page(
 
 
 def require_grant(
-    connector: ConnectorDep,
+    secret: SecretDep,
     token: Annotated[str, Header(alias="X-Compose-Token", max_length=2048)] = "",
 ) -> ComposeGrant:
     """The composer token of the page's calls; 401 when missing, altered or expired."""
     try:
-        return verify_compose(connector.secret, token)
+        return verify_compose(secret, token)
     except PageLinkExpired:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"{EXPIRED_TITLE}. {REOPEN}") from None
     except PageLinkInvalid:

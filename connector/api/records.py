@@ -24,6 +24,7 @@ from connector.api.deps import (
     BearerDep,
     ConnectorDep,
     ErrorOut,
+    SettingsDep,
     check_token,
 )
 from connector.api.record_view import RecordConversationOut, build
@@ -61,8 +62,7 @@ def _refuse(reason: str) -> HTTPException:
     )
 
 
-async def _hubspot_caller(request: Request, connector: ConnectorDep, crm: str) -> CardCaller:
-    settings = connector.settings
+async def _hubspot_caller(request: Request, settings: SettingsDep, crm: str) -> CardCaller:
     if settings.hubspot.app_client_secret is None:
         raise _refuse(
             "signed HubSpot requests are not accepted: CONNECTOR_HUBSPOT_APP_CLIENT_SECRET is unset"
@@ -103,12 +103,12 @@ async def _hubspot_caller(request: Request, connector: ConnectorDep, crm: str) -
 
 
 async def card_caller(
-    request: Request, connector: ConnectorDep, credentials: BearerDep, crm: str
+    request: Request, settings: SettingsDep, credentials: BearerDep, crm: str
 ) -> CardCaller:
     """A bearer token with the `compose` scope, else a valid HubSpot signature v3."""
     if credentials is None and SIGNATURE_HEADER in request.headers:
-        return await _hubspot_caller(request, connector, crm)
-    token = check_token(connector, credentials, Scope.COMPOSE)
+        return await _hubspot_caller(request, settings, crm)
+    token = check_token(settings, credentials, Scope.COMPOSE)
     return CardCaller(via="token", name=token.name)
 
 
@@ -176,7 +176,7 @@ async def record_conversation(
         str | None, Header(alias=TIMESTAMP_HEADER, description="When HubSpot signed, in ms.")
     ] = None,
 ) -> RecordConversationOut:
-    caller = await card_caller(request, connector, credentials, crm)
+    caller = await card_caller(request, connector.settings, credentials, crm)
     # CRM phone fields hold anything, notes included: a `to` that is no number is left out, and
     # the composer falls back to the number of the record's latest conversation.
     recipient = _recipient(connector, to) if to else None

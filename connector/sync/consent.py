@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import BaseModel, Field
@@ -25,9 +24,7 @@ from connector.mapping.registry import MappingRegistry
 from connector.store import consent as stored
 from connector.store.db import Database
 from connector.store.queue import Job, utcnow
-
-if TYPE_CHECKING:
-    from connector.bootstrap import Connector
+from connector.sync.ports import ConsentParts
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +82,7 @@ def number_or_error(raw: str) -> str:
     return number
 
 
-def show(connector: Connector, raw: str) -> ConsentView:
+def show(connector: ConsentParts, raw: str) -> ConsentView:
     number = number_or_error(raw)
     with connector.database.read() as conn:
         changes = stored.history(conn, number)
@@ -102,7 +99,7 @@ def show(connector: Connector, raw: str) -> ConsentView:
 
 
 def set_consent(
-    connector: Connector,
+    connector: ConsentParts,
     raw: str,
     *,
     opted_out: bool,
@@ -162,7 +159,7 @@ def person_change(
 
 
 def opted_out_numbers(
-    connector: Connector, *, limit: int = 100, offset: int = 0
+    connector: ConsentParts, *, limit: int = 100, offset: int = 0
 ) -> tuple[int, list[ChangeView]]:
     """How many numbers are opted out, and a page of them (most recent first)."""
     with connector.database.read() as conn:

@@ -15,15 +15,12 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from connector.core.consent import ConsentChange, ConsentSource
 from connector.store import consent as stored
 from connector.store.queue import utcnow
 from connector.sync.consent import InvalidConsent, person_change
-
-if TYPE_CHECKING:
-    from connector.bootstrap import Connector
+from connector.sync.ports import ConsentParts
 
 NUMBER_COLUMNS = ("number", "phone")
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -101,7 +98,7 @@ def parse(text: str, source_name: str) -> tuple[list[tuple[int, ConsentChange]],
     return changes, report
 
 
-def import_file(connector: Connector, path: Path, *, dry_run: bool = False) -> ImportReport:
+def import_file(connector: ConsentParts, path: Path, *, dry_run: bool = False) -> ImportReport:
     """Parse, then keep every good row (unless `dry_run`); the report counts and names lines."""
     if path.stat().st_size > MAX_FILE_BYTES:
         raise InvalidConsent(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")

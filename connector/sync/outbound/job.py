@@ -29,7 +29,6 @@ An `unknown` send goes out again only when an admin retries it (`retry_send`).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -53,10 +52,8 @@ from connector.store.conversations import set_status
 from connector.store.queue import Job, utcnow
 from connector.store.sends import PendingSend
 from connector.sync.outbound.service import line_book, recipient_consent
+from connector.sync.ports import SendParts
 from connector.sync.retry import expired
-
-if TYPE_CHECKING:
-    from connector.bootstrap import Connector
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +63,7 @@ SEND_MESSAGE = sends.SEND_MESSAGE
 class SendJob:
     """The handler of `send_message` jobs; `job.subject` is the message id."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: SendParts) -> None:
         self.connector = connector
 
     def __call__(self, job: Job) -> None:

@@ -9,7 +9,6 @@ accepted send survives a crash and is never sent twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -39,14 +38,12 @@ from connector.sync.outbound.model import (
     SendRequest,
     SendResult,
 )
-
-if TYPE_CHECKING:
-    from connector.bootstrap import Connector
+from connector.sync.ports import SendParts
 
 log = structlog.get_logger(__name__)
 
 
-def line_book(connector: Connector) -> LineBook | None:
+def line_book(connector: SendParts) -> LineBook | None:
     """The lines in force, or None while no valid `mappings/` was ever loaded."""
     try:
         return connector.registry.current().lines
@@ -54,14 +51,14 @@ def line_book(connector: Connector) -> LineBook | None:
         return None
 
 
-def sending_configured(connector: Connector, provider: Provider) -> bool:
+def sending_configured(connector: SendParts, provider: Provider) -> bool:
     settings = connector.settings
     if provider is Provider.AIRCALL:
         return settings.aircall.send_enabled
     return settings.cloudtalk.send_enabled
 
 
-def offered_lines(connector: Connector) -> list[LineOffer]:
+def offered_lines(connector: SendParts) -> list[LineOffer]:
     """The lines a CRM user may send from, with their provider's limits, for the composer."""
     book = line_book(connector)
     if book is None:
@@ -90,7 +87,7 @@ def offered_lines(connector: Connector) -> list[LineOffer]:
     return offers
 
 
-def check(connector: Connector, request: SendRequest) -> SendCheck:
+def check(connector: SendParts, request: SendRequest) -> SendCheck:
     """The rules' verdict on a draft; never sends. URL media are fetched once and kept as
     uploads (their ids are in `media`), so a later submit reuses them."""
     book = line_book(connector)
@@ -160,7 +157,7 @@ def check(connector: Connector, request: SendRequest) -> SendCheck:
     )
 
 
-def recipient_consent(connector: Connector, number: str | None) -> ConsentChange | None:
+def recipient_consent(connector: SendParts, number: str | None) -> ConsentChange | None:
     """The recipient's consent state, read fresh on every check: a STOP committed a moment ago
     refuses the very next send."""
     if number is None:
@@ -169,7 +166,7 @@ def recipient_consent(connector: Connector, number: str | None) -> ConsentChange
         return stored_consent.current(conn, number)
 
 
-def _countries(connector: Connector, entry: LineEntry | None) -> frozenset[str]:
+def _countries(connector: SendParts, entry: LineEntry | None) -> frozenset[str]:
     if entry is not None:
         return connector.settings.policy(entry.provider).countries
     return frozenset().union(*(connector.settings.policy(p).countries for p in Provider))
@@ -199,7 +196,7 @@ def _checked(verdict: AttachmentVerdict, upload: sends.StoredUpload | None) -> C
     )
 
 
-def submit(connector: Connector, request: SendRequest) -> SendResult:
+def submit(connector: SendParts, request: SendRequest) -> SendResult:
     """Accept a send: one transaction holds the thread, the `queued` message, its attachments
     (the uploads' blobs) and the send job. Raises `SendRefused` with every refusal otherwise."""
     checked = check(connector, request)
@@ -254,7 +251,7 @@ def submit(connector: Connector, request: SendRequest) -> SendResult:
     return SendResult(message_id=message_id, status=DeliveryStatus.QUEUED, dropped=checked.dropped)
 
 
-def retry_send(connector: Connector, message_id: int) -> SendResult:
+def retry_send(connector: SendParts, message_id: int) -> SendResult:
     """The admin's one-click retry of a send whose outcome is unknown (or that was not sent).
 
     Never automatic: whoever clicks has checked the provider's inbox first, since the earlier

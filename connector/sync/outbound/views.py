@@ -7,7 +7,7 @@ logged, and whether it may be sent again.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
@@ -20,9 +20,7 @@ from connector.store import crm_records, sends
 from connector.store import messages as stored_messages
 from connector.store.messages import StoredMessage
 from connector.store.sends import RETRYABLE, SendDetails
-
-if TYPE_CHECKING:
-    from connector.bootstrap import Connector
+from connector.sync.ports import ViewParts
 
 
 class AttachmentView(BaseModel):
@@ -68,7 +66,7 @@ class ThreadView(BaseModel):
     messages: list[MessageView]
 
 
-def message_view(connector: Connector, message_id: int) -> MessageView | None:
+def message_view(connector: ViewParts, message_id: int) -> MessageView | None:
     with connector.database.read() as conn:
         stored = stored_messages.load(conn, message_id)
         if stored is None:
@@ -77,7 +75,7 @@ def message_view(connector: Connector, message_id: int) -> MessageView | None:
         return _view(connector, conn, stored, details[message_id])
 
 
-def thread_view(connector: Connector, thread_id: int) -> ThreadView | None:
+def thread_view(connector: ViewParts, thread_id: int) -> ThreadView | None:
     with connector.database.read() as conn:
         thread = sends.thread(conn, thread_id)
         if thread is None:
@@ -98,7 +96,7 @@ def thread_view(connector: Connector, thread_id: int) -> ThreadView | None:
 
 
 def sends_to_check(
-    connector: Connector, statuses: list[DeliveryStatus], limit: int = 100
+    connector: ViewParts, statuses: list[DeliveryStatus], limit: int = 100
 ) -> list[MessageView]:
     """The connector's own sends in these statuses, newest first: by default the `unknown` ones
     an admin should check and retry."""
@@ -110,7 +108,7 @@ def sends_to_check(
 
 
 def _view(
-    connector: Connector, conn: Connection, stored: StoredMessage, details: SendDetails
+    connector: ViewParts, conn: Connection, stored: StoredMessage, details: SendDetails
 ) -> MessageView:
     settings = connector.settings
     message = stored.message
