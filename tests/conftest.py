@@ -60,6 +60,12 @@ HARNESS_PREFIX = "CONNECTOR_TEST_"
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the caller's connector settings or AWS credentials (each test that needs
     some sets its own)."""
+    hermetic(monkeypatch)
+
+
+def hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear the caller's connector settings and AWS credentials, also for fixtures of a wider
+    scope than one test (which start before `_hermetic_environment`)."""
     for name in list(os.environ):
         if name.startswith("AWS_") or (
             name.startswith("CONNECTOR_") and not name.startswith(HARNESS_PREFIX)
