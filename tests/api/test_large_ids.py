@@ -4,7 +4,7 @@ on both databases (they name no row; the drivers cannot even bind them)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import ExitStack
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,24 +12,30 @@ from fastapi.testclient import TestClient
 from connector import bootstrap
 from connector.api.app import create_app
 from connector.store import migrate
-from tests.conftest import API_TOKEN, make_settings
+from tests.conftest import API_TOKEN, hermetic, make_settings, postgres_schema
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 TOO_BIG = 2**63
 LARGEST = 2**63 - 1
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
-    overrides = {}
-    if request.param == "postgres":
-        overrides["database_url"] = request.getfixturevalue("postgres_url")
-    built = bootstrap.build(make_settings(tmp_path, **overrides))
-    if request.param == "postgres":
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One app per database for the whole module: no request here names a row, so none
+    writes, and each test meets the same empty database a new app would have."""
+    with ExitStack() as stack:
+        hermetic(stack.enter_context(pytest.MonkeyPatch.context()))
+        overrides = {}
+        if request.param == "postgres":
+            overrides["database_url"] = stack.enter_context(postgres_schema())
+        built = bootstrap.build(make_settings(tmp_path_factory.mktemp("large-ids"), **overrides))
+        stack.callback(built.close)
         migrate.upgrade(built.database)
-    with TestClient(create_app(built), raise_server_exceptions=False) as test_client:
-        yield test_client
-    built.close()
+        yield stack.enter_context(TestClient(create_app(built), raise_server_exceptions=False))
 
 
 @pytest.mark.parametrize("number", [TOO_BIG, LARGEST, -1, 10**30])

@@ -5,7 +5,6 @@ every scope."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from connector import bootstrap
 from connector.api.app import create_app
 from connector.core.access import Scope
-from tests.conftest import make_settings
+from tests.conftest import hermetic, make_settings
 
 SECRETS = {
     "compose": "compose-4b9e2f7a1c8d3e6f0a5b9c2d7e1f4a8b",
@@ -61,13 +60,17 @@ ROUTES = [
 ]
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the module: a token is admitted or refused before any handler runs, so
+    what an admitted request wrote never changes another test's answer."""
     tokens = [f"{name}-token:{name}:{secret}" for name, secret in SECRETS.items()]
-    built = bootstrap.build(make_settings(tmp_path, api_tokens=tokens))
-    with TestClient(create_app(built)) as test_client:
-        yield test_client
-    built.close()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        hermetic(monkeypatch)
+        built = bootstrap.build(make_settings(tmp_path_factory.mktemp("scopes"), api_tokens=tokens))
+        with TestClient(create_app(built)) as test_client:
+            yield test_client
+        built.close()
 
 
 def call(client: TestClient, route: tuple, token: str | None) -> int:

@@ -109,7 +109,7 @@ def never_migrated(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CONNECTOR_DATA_DIR", str(tmp_path / "var"))
     if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
+        url: str = request.getfixturevalue("empty_postgres_url")
         monkeypatch.setenv("CONNECTOR_DATABASE_URL", url)
         return url
     return f"sqlite:///{tmp_path / 'var' / 'connector.db'}"

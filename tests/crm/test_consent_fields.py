@@ -4,7 +4,6 @@ HubSpot and Salesforce through their real SDKs against the loopback fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,12 +11,8 @@ import pytest
 from connector.crm.base import ConsentWrite, ContactRule
 from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.salesforce import SalesforceAdapter
-from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
 from tests.crm.factories import NUMBER, contact_rule
-from tests.crm.hubspot_kit import make_adapter as make_hubspot
-from tests.crm.salesforce_kit import add_contact, add_lead, fresh
-from tests.crm.salesforce_kit import make_adapter as make_salesforce
+from tests.crm.salesforce_kit import add_contact, add_lead
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 
@@ -42,23 +37,12 @@ def write(rule: ContactRule, flag: str, at_field: str, opted_out: bool = True) -
 HS_RULE = contact_rule(("contacts",), {"contacts": ("phone", "mobilephone")})
 
 
-@pytest.fixture(scope="module")
-def hubspot_server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
 @pytest.fixture
 def hs(hubspot_server: FakeHubSpot) -> FakeHubSpot:
+    """The module's HubSpot, wiped, without the record properties: these tests set up only
+    the consent fields."""
     hubspot_server.reset()
     return hubspot_server
-
-
-@pytest.fixture
-def hubspot(hs: FakeHubSpot, sqlite_database: Database) -> Iterator[HubSpotAdapter]:
-    built = make_hubspot(hs, SqlContactCache(sqlite_database))
-    yield built
-    built.close()
 
 
 def test_hubspot_setup_creates_a_checkbox_and_a_datetime_on_contacts_once(
@@ -128,26 +112,8 @@ SF_RULE = contact_rule(
 )
 
 
-@pytest.fixture(scope="module")
-def salesforce_server() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def sf(salesforce_server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
-    return fresh(salesforce_server, monkeypatch)
-
-
-@pytest.fixture
-def salesforce(sf: FakeSalesforce, sqlite_database: Database) -> Iterator[SalesforceAdapter]:
-    built = make_salesforce(sf, SqlContactCache(sqlite_database))
-    yield built
-    built.close()
-
-
 def test_salesforce_setup_creates_both_fields_on_contact_and_lead_once(
-    sf: FakeSalesforce, salesforce: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     first = salesforce.ensure_consent_fields(["Contact", "Lead"], SF_FLAG, SF_AT)
     second = salesforce.ensure_consent_fields(["Contact", "Lead"], SF_FLAG, SF_AT)
@@ -156,7 +122,7 @@ def test_salesforce_setup_creates_both_fields_on_contact_and_lead_once(
         assert f"created {sobject}.{SF_FLAG}: Checkbox" in first
         assert f"created {sobject}.{SF_AT}: DateTime" in first
         assert f"{sobject}.{SF_FLAG} is readable and writable by the integration user" in first
-        assert sf.custom_metadata[f"{sobject}.{SF_FLAG}"]["defaultValue"] == "false"
+        assert fake.custom_metadata[f"{sobject}.{SF_FLAG}"]["defaultValue"] == "false"
         assert f"{sobject}.{SF_FLAG} already exists (Checkbox): nothing to do" in second
     assert not any(line.startswith("created") for line in second)
     described = salesforce.describe("Lead")
@@ -164,9 +130,9 @@ def test_salesforce_setup_creates_both_fields_on_contact_and_lead_once(
 
 
 def test_salesforce_setup_without_metadata_access_says_what_to_create(
-    sf: FakeSalesforce, salesforce: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    sf.deny_metadata = True
+    fake.deny_metadata = True
 
     lines = salesforce.ensure_consent_fields(["Contact"], SF_FLAG, SF_AT)
 
@@ -176,15 +142,15 @@ def test_salesforce_setup_without_metadata_access_says_what_to_create(
 
 
 def test_salesforce_opt_out_and_back_in_are_written_on_the_matched_contact(
-    sf: FakeSalesforce, salesforce: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     salesforce.ensure_consent_fields(["Contact", "Lead"], SF_FLAG, SF_AT)
-    contact_id = add_contact(sf, "(415) 555-0100")
+    contact_id = add_contact(fake, "(415) 555-0100")
 
     out = salesforce.write_consent(write(SF_RULE, SF_FLAG, SF_AT))
-    after_out = dict(sf.record("Contact", contact_id))
+    after_out = dict(fake.record("Contact", contact_id))
     salesforce.write_consent(write(SF_RULE, SF_FLAG, SF_AT, opted_out=False))
-    after_in = sf.record("Contact", contact_id)
+    after_in = fake.record("Contact", contact_id)
 
     assert [c.crm_id for c in out.contacts] == [contact_id]
     assert after_out[SF_FLAG] is True
@@ -194,18 +160,18 @@ def test_salesforce_opt_out_and_back_in_are_written_on_the_matched_contact(
 
 
 def test_salesforce_writes_a_lead_when_no_contact_has_the_number(
-    sf: FakeSalesforce, salesforce: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     salesforce.ensure_consent_fields(["Contact", "Lead"], SF_FLAG, SF_AT)
-    lead_id = add_lead(sf, "+1 415 555 0100")
+    lead_id = add_lead(fake, "+1 415 555 0100")
 
     salesforce.write_consent(write(SF_RULE, SF_FLAG, SF_AT))
 
-    assert sf.record("Lead", lead_id)[SF_FLAG] is True
+    assert fake.record("Lead", lead_id)[SF_FLAG] is True
 
 
 def test_salesforce_consent_never_creates_a_lead(
-    sf: FakeSalesforce, salesforce: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     salesforce.ensure_consent_fields(["Contact", "Lead"], SF_FLAG, SF_AT)
     create_rule = contact_rule(
@@ -218,4 +184,4 @@ def test_salesforce_consent_never_creates_a_lead(
 
     result = salesforce.write_consent(write(create_rule, SF_FLAG, SF_AT))
 
-    assert result.skipped and sf.records("Lead") == {}
+    assert result.skipped and fake.records("Lead") == {}

@@ -6,83 +6,48 @@ good credentials and raise CredentialsError on refused ones, against each CRM's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from connector.core.errors import CredentialsError
-from connector.crm.salesforce import SessionIdAuth
-from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
-from tests.crm.hubspot_kit import fresh as fresh_hubspot
-from tests.crm.hubspot_kit import make_adapter as hubspot_adapter
-from tests.crm.salesforce_kit import fresh as fresh_salesforce
-from tests.crm.salesforce_kit import make_adapter as salesforce_adapter
+from connector.crm.hubspot import HubSpotAdapter
+from connector.crm.salesforce import SalesforceAdapter
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 
 
-@pytest.fixture(scope="module")
-def hubspot() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def salesforce() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
 def test_hubspot_passes_with_a_valid_token_in_one_call(
-    hubspot: FakeHubSpot, sqlite_database: Database
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
-    fake = fresh_hubspot(hubspot)
-    adapter = hubspot_adapter(fake, SqlContactCache(sqlite_database))
-    fake.reset_calls()
+    hs.reset_calls()
 
-    adapter.check_credentials()
+    hubspot.check_credentials()
 
-    assert len(fake.calls) == 1
-    adapter.close()
+    assert len(hs.calls) == 1
 
 
 def test_hubspot_raises_a_credentials_error_for_a_refused_token(
-    hubspot: FakeHubSpot, sqlite_database: Database
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
-    fake = fresh_hubspot(hubspot)
-    adapter = hubspot_adapter(fake, SqlContactCache(sqlite_database))
-    adapter.api = type(adapter.api)("revoked-token", fake.url)
+    hubspot.api = type(hubspot.api)("revoked-token", hs.url)
 
     with pytest.raises(CredentialsError):
-        adapter.check_credentials()
-    adapter.close()
+        hubspot.check_credentials()
 
 
 def test_salesforce_passes_with_a_valid_session_in_one_call(
-    salesforce: FakeSalesforce, sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    fake = fresh_salesforce(salesforce, monkeypatch)
-    adapter = salesforce_adapter(fake, SqlContactCache(sqlite_database))
     before = fake.count(None, r"/services/data/")
 
-    adapter.check_credentials()
+    salesforce.check_credentials()
 
     assert fake.count(None, r"/services/data/") == before + 1
-    adapter.close()
 
 
 def test_salesforce_raises_a_credentials_error_for_an_expired_session(
-    salesforce: FakeSalesforce, sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    fake = fresh_salesforce(salesforce, monkeypatch)
-    adapter = salesforce_adapter(
-        fake,
-        SqlContactCache(sqlite_database),
-        SessionIdAuth(fake.instance_url, fake.session_id),
-    )
-    fake.expire_tokens()
+    fake.expire_tokens()  # the adapter logs in with the org's session id
 
     with pytest.raises(CredentialsError):
-        adapter.check_credentials()
-    adapter.close()
+        salesforce.check_credentials()

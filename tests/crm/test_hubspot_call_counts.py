@@ -10,7 +10,6 @@ adapter read contacts or associations one by one again fails here.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -30,20 +29,14 @@ SEARCH = f"{CONTACTS}/search"
 KEY_PROPERTY = f"/crm/v3/properties/communications/{KEY_FIELD}"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
 def number(i: int) -> str:
     return f"+1415555{i:04d}"
 
 
 @pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
+def hs(hubspot_server: FakeHubSpot) -> FakeHubSpot:
     """30 numbers: the first 20 are contacts, each with a company and an open deal."""
-    hs = fresh(server)
+    hs = fresh(hubspot_server)
     for i in range(NUMBERS - UNKNOWN):
         contact = hs.add_contact({"phone": f"({number(i)[2:5]}) {number(i)[5:8]}-{number(i)[8:]}"})
         company = hs.add_company({"name": f"Company {i}"})

@@ -4,7 +4,6 @@ when several contacts match, the cache, creation without racing a parallel sync.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,33 +17,10 @@ from connector.crm.hubspot.matching import pick_contacts, same_number
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER, contact_rule
-from tests.crm.hubspot_kit import CONTACTS, fresh, make_adapter, rule, sms
+from tests.crm.hubspot_kit import CONTACTS, make_adapter, rule, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 SEARCH = f"{CONTACTS}/search"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
-    return fresh(server)
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    return SqlContactCache(sqlite_database)
-
-
-@pytest.fixture
-def adapter(hs: FakeHubSpot, cache: SqlContactCache) -> Iterator[HubSpotAdapter]:
-    built = make_adapter(hs, cache)
-    yield built
-    built.close()
 
 
 def contact_of(hs: FakeHubSpot, crm_id: str | None) -> list[str]:
@@ -68,11 +44,11 @@ def contact_of(hs: FakeHubSpot, crm_id: str | None) -> list[str]:
     ],
 )
 def test_a_number_typed_in_any_format_matches_its_e164_form(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, stored: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, stored: str
 ) -> None:
     ada = hs.add_contact({"phone": stored, "firstname": "Ada"})
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.error is None
     assert result.contact_id == ada
@@ -80,21 +56,21 @@ def test_a_number_typed_in_any_format_matches_its_e164_form(
     assert hs.contacts.keys() == {ada}  # nobody was created
 
 
-def test_a_mobile_number_matches_too(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+def test_a_mobile_number_matches_too(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
     bob = hs.add_contact({"mobilephone": "+1 415.555.0100"})
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.contact_id == bob
 
 
 def test_a_similar_number_of_another_country_is_not_a_match(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     # Same national digits, other country: the search may return it, the check must not take it.
     stranger = hs.add_contact({"phone": "+44 4155550100"})
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.error is None
     assert result.contact_id != stranger
@@ -102,13 +78,13 @@ def test_a_similar_number_of_another_country_is_not_a_match(
 
 
 def test_several_matches_pick_phone_over_mobile_then_the_oldest(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     by_mobile = hs.add_contact({"mobilephone": NUMBER})
     oldest_by_phone = hs.add_contact({"phone": "(415) 555-0100"})
     newer_by_phone = hs.add_contact({"phone": NUMBER})
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.contact_id == oldest_by_phone
     assert {by_mobile, newer_by_phone}.isdisjoint({result.contact_id})
@@ -133,12 +109,12 @@ def test_notes_and_garbage_in_a_phone_field_never_match() -> None:
 
 
 def test_one_search_resolves_the_numbers_of_a_whole_batch(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     numbers = [f"+1415555{n:04d}" for n in range(100, 130)]
     ids = {n: hs.add_contact({"phone": f"(415) 555-{n[-4:]}"}) for n in numbers}
 
-    results = adapter.write([sms(contact_phone=n) for n in numbers for _ in range(2)])
+    results = hubspot.write([sms(contact_phone=n) for n in numbers for _ in range(2)])
 
     assert [r.contact_id for r in results] == [ids[n] for n in numbers for _ in range(2)]
     searches = hs.count("POST", SEARCH)
@@ -149,13 +125,13 @@ def test_one_search_resolves_the_numbers_of_a_whole_batch(
 
 
 def test_a_known_number_is_not_searched_again(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     ada = hs.add_contact({"phone": NUMBER})
-    adapter.write([sms()])
+    hubspot.write([sms()])
     hs.reset_calls()
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.contact_id == ada
     assert hs.count("POST", SEARCH) == 0
@@ -165,15 +141,15 @@ def test_a_known_number_is_not_searched_again(
 
 
 def test_a_contact_deleted_in_hubspot_is_looked_up_again(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     cache.put("hubspot", NUMBER, CrmContact(crm_object="contacts", crm_id="999999"))
     other = sms(contact_phone="+14155550111")
     hs.add_contact({"phone": "+14155550111"})
 
-    first = adapter.write([sms(), other])
+    first = hubspot.write([sms(), other])
     ada = hs.add_contact({"phone": NUMBER})
-    [second] = adapter.write([sms()])
+    [second] = hubspot.write([sms()])
 
     assert isinstance(first[0].error, Transient)
     assert first[1].error is None  # the other record of the batch went through
@@ -185,11 +161,11 @@ def test_a_contact_deleted_in_hubspot_is_looked_up_again(
 
 
 def test_no_match_creates_the_contact_with_the_mappings_fields(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     create = rule(create_fields={"firstname": "MMS", "lastname": "+1 415 555 0100"})
 
-    results = adapter.write([sms(contact_rule=create), sms(contact_rule=create)])
+    results = hubspot.write([sms(contact_rule=create), sms(contact_rule=create)])
 
     [(created, properties)] = hs.contacts.items()
     assert properties["phone"] == NUMBER
@@ -198,8 +174,8 @@ def test_no_match_creates_the_contact_with_the_mappings_fields(
     assert cache.get_many("hubspot", [NUMBER])[NUMBER].crm_id == created
 
 
-def test_no_match_can_skip_the_record(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
-    [result] = adapter.write([sms(contact_rule=rule(on_no_match="skip"))])
+def test_no_match_can_skip_the_record(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
+    [result] = hubspot.write([sms(contact_rule=rule(on_no_match="skip"))])
 
     assert result.skipped is not None
     assert mask(NUMBER) in result.skipped
@@ -209,8 +185,8 @@ def test_no_match_can_skip_the_record(hs: FakeHubSpot, adapter: HubSpotAdapter) 
     assert hs.contacts == {}
 
 
-def test_no_match_can_log_the_record_unassociated(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
-    [result] = adapter.write([sms(contact_rule=rule(on_no_match="unassociated"))])
+def test_no_match_can_log_the_record_unassociated(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
+    [result] = hubspot.write([sms(contact_rule=rule(on_no_match="unassociated"))])
 
     assert result.error is None
     assert result.contact_id is None
@@ -220,11 +196,11 @@ def test_no_match_can_log_the_record_unassociated(hs: FakeHubSpot, adapter: HubS
 
 
 def test_a_parallel_sync_creating_the_same_contact_makes_this_one_wait(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     assert cache.reserve("hubspot", NUMBER)  # another worker is creating it right now
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert isinstance(result.error, Transient)
     assert result.error.retry_after
@@ -233,20 +209,20 @@ def test_a_parallel_sync_creating_the_same_contact_makes_this_one_wait(
 
 
 def test_the_parallel_syncs_contact_is_used_once_it_is_known(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     assert cache.reserve("hubspot", NUMBER)
     theirs = hs.add_object("contacts", {"phone": NUMBER}, searchable=False)  # not searchable yet
     cache.put("hubspot", NUMBER, CrmContact(crm_object="contacts", crm_id=theirs))
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.contact_id == theirs
     assert list(hs.contacts) == [theirs]
 
 
 def test_threads_sharing_an_adapter_search_and_create_each_contact_once(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     numbers = [f"+1415555{n:04d}" for n in range(300, 320)]
     for number in numbers[:10]:
@@ -255,7 +231,7 @@ def test_threads_sharing_an_adapter_search_and_create_each_contact_once(
     results: list[list[WriteResult]] = []
 
     def sync() -> None:
-        results.append(adapter.write([sms(contact_phone=n) for n in numbers]))
+        results.append(hubspot.write([sms(contact_phone=n) for n in numbers]))
 
     threads = [threading.Thread(target=sync) for _ in range(4)]
     for thread in threads:
@@ -285,13 +261,13 @@ def test_two_adapters_sharing_one_database_create_one_contact(
 
 
 def test_a_lost_answer_to_a_contact_creation_keeps_others_from_creating_it(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     hs.search_lag_seconds = 5.0  # the created contact cannot be found by searching yet
     hs.inject_disconnect("POST", rf"{CONTACTS}/batch/create$")
 
-    [lost] = adapter.write([sms()])
-    [later] = adapter.write([sms()])
+    [lost] = hubspot.write([sms()])
+    [later] = hubspot.write([sms()])
 
     assert isinstance(lost.error, Transient)
     assert isinstance(later.error, Transient)  # the reservation holds until it expires
@@ -300,7 +276,7 @@ def test_a_lost_answer_to_a_contact_creation_keeps_others_from_creating_it(
 
 
 def test_a_contact_creation_refused_as_existing_uses_the_contact_hubspot_names(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     hs.search_lag_seconds = 5.0
     existing = hs.add_object("contacts", {"phone": NUMBER}, searchable=False)  # search lags
@@ -313,7 +289,7 @@ def test_a_contact_creation_refused_as_existing_uses_the_contact_hubspot_names(
         message=f"Contact already exists. Existing ID: {existing}",
     )
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.error is None
     assert result.contact_id == existing
@@ -324,7 +300,7 @@ def test_a_contact_creation_refused_as_existing_uses_the_contact_hubspot_names(
 
 
 def test_records_can_be_linked_to_the_contacts_company_and_open_deals(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     ada = hs.add_contact({"phone": NUMBER})
     acme = hs.add_company({"name": "Acme"})
@@ -336,7 +312,7 @@ def test_records_can_be_linked_to_the_contacts_company_and_open_deals(
     hs.associate("contacts", ada, "deals", renewal)
     hs.associate("contacts", ada, "deals", won)
 
-    linked, plain = adapter.write(
+    linked, plain = hubspot.write(
         [sms(associations=Associations(company=True, open_deals=True)), sms()]
     )
 
@@ -348,12 +324,12 @@ def test_records_can_be_linked_to_the_contacts_company_and_open_deals(
 
 
 def test_a_sent_message_is_also_linked_to_the_record_it_was_sent_from(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     ada = hs.add_contact({"phone": NUMBER})
     deal = hs.add_deal({"dealname": "Renewal", "dealstage": "contractsent"})
 
-    [result] = adapter.write([sms(origin=Origin(system="hubspot", object="deal", record_id=deal))])
+    [result] = hubspot.write([sms(origin=Origin(system="hubspot", object="deal", record_id=deal))])
 
     assert result.crm_id is not None
     assert hs.associations("communications", result.crm_id) == sorted(
@@ -361,14 +337,14 @@ def test_a_sent_message_is_also_linked_to_the_record_it_was_sent_from(
     )
 
 
-def test_a_rule_may_look_for_a_company_first(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+def test_a_rule_may_look_for_a_company_first(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
     acme = hs.add_company({"name": "Acme", "phone": "(415) 555-0100"})
     hs.add_contact({"phone": NUMBER})
     companies_first = contact_rule(
         ("companies", "contacts"), {"companies": ("phone",), "contacts": ("phone",)}
     )
 
-    [result] = adapter.write([sms(contact_rule=companies_first)])
+    [result] = hubspot.write([sms(contact_rule=companies_first)])
 
     assert result.contact_id == acme
     assert result.crm_id is not None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 import urllib3
@@ -24,35 +23,16 @@ from connector.core.errors import (
 )
 from connector.crm.hubspot import HubSpotAdapter, HubSpotError
 from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
 from tests.crm.factories import NUMBER
 from tests.crm.hubspot_kit import BATCH_CREATE, CONTACTS, fresh, make_adapter, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
 @pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
-    hs = fresh(server)
+def hs(hubspot_server: FakeHubSpot) -> FakeHubSpot:
+    hs = fresh(hubspot_server)
     hs.add_contact({"phone": NUMBER})
     return hs
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    return SqlContactCache(sqlite_database)
-
-
-@pytest.fixture
-def adapter(hs: FakeHubSpot, cache: SqlContactCache) -> Iterator[HubSpotAdapter]:
-    built = make_adapter(hs, cache)
-    yield built
-    built.close()
 
 
 # ---- HubSpot's answers -------------------------------------------------------------------------
@@ -74,11 +54,11 @@ def adapter(hs: FakeHubSpot, cache: SqlContactCache) -> Iterator[HubSpotAdapter]
     ],
 )
 def test_each_status_becomes_one_of_our_error_classes(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, status: int, expected: type[ConnectorError]
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, status: int, expected: type[ConnectorError]
 ) -> None:
     hs.inject("POST", BATCH_CREATE, status, times=None)
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert type(result.error) is expected
     assert f"answered {status}" in result.error.reason
@@ -97,7 +77,7 @@ def test_refused_credentials_stop_the_whole_call_at_the_first_request(
 
 
 def test_a_validation_error_keeps_hubspots_message_and_correlation_id(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     body = {
         "status": "error",
@@ -107,7 +87,7 @@ def test_a_validation_error_keeps_hubspots_message_and_correlation_id(
     }
     hs.inject("POST", BATCH_CREATE, 400, body=body)
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert isinstance(result.error, Permanent)
     assert "VALIDATION_ERROR" in result.error.reason
@@ -115,26 +95,26 @@ def test_a_validation_error_keeps_hubspots_message_and_correlation_id(
     assert "aeb5f871-7f07-4993-9211-075dc63e7cbf" in result.error.reason
 
 
-def test_an_html_gateway_error_is_transient(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+def test_an_html_gateway_error_is_transient(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
     hs.inject("POST", BATCH_CREATE, 502, body="<html><body>502 Bad Gateway</body></html>")
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert isinstance(result.error, Transient)
     assert "answered 502" in result.error.reason
 
 
-def test_locked_waits_at_least_two_seconds(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+def test_locked_waits_at_least_two_seconds(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
     hs.inject("POST", BATCH_CREATE, 423)
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert isinstance(result.error, Transient)
     assert result.error.retry_after is not None
     assert result.error.retry_after >= 2
 
 
-def test_a_spent_daily_allowance_pauses_hubspot(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+def test_a_spent_daily_allowance_pauses_hubspot(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
     daily = {
         "status": "error",
         "message": "You have reached your daily limit.",
@@ -144,7 +124,7 @@ def test_a_spent_daily_allowance_pauses_hubspot(hs: FakeHubSpot, adapter: HubSpo
     }
     hs.inject("POST", BATCH_CREATE, 429, body=daily)
 
-    results = adapter.write([sms(), sms()])
+    results = hubspot.write([sms(), sms()])
 
     assert all(isinstance(r.error, Throttled) for r in results)
     assert all(r.error is not None and r.error.retry_after >= 600 for r in results)
@@ -154,16 +134,16 @@ def test_a_spent_daily_allowance_pauses_hubspot(hs: FakeHubSpot, adapter: HubSpo
 # ---- 429s --------------------------------------------------------------------------------------
 
 
-def test_a_429_waits_for_retry_after_and_goes_on(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
+def test_a_429_waits_for_retry_after_and_goes_on(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
     hs.inject("POST", BATCH_CREATE, 429, headers={"Retry-After": "0.4"})
 
     started = time.monotonic()
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
     elapsed = time.monotonic() - started
 
     assert result.error is None
     assert elapsed >= 0.4
-    assert adapter.stats.rate_limited == 1
+    assert hubspot.stats.rate_limited == 1
     assert hs.count("POST", "/crm/v3/objects/communications/batch/create") == 2
     assert len(hs.communications) == 1
 
@@ -230,12 +210,12 @@ SEARCH = f"{CONTACTS}/search"
 
 
 def test_a_gateway_hiccup_on_a_search_is_asked_again_at_once(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     cache.forget("hubspot", NUMBER)
     hs.inject("POST", rf"{SEARCH}$", 502, body="<html><body>502 Bad Gateway</body></html>")
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.error is None
     assert len(hs.communications) == 1
@@ -243,34 +223,34 @@ def test_a_gateway_hiccup_on_a_search_is_asked_again_at_once(
 
 
 def test_a_503_to_a_write_is_sent_again_since_hubspot_did_nothing(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     hs.inject("POST", BATCH_CREATE, 503)
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert result.error is None
     assert len(hs.communications) == 1
 
 
 def test_a_write_whose_5xx_may_have_landed_goes_back_to_the_queue_unrepeated(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     hs.inject("POST", BATCH_CREATE, 502)
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert isinstance(result.error, Transient)
     assert hs.count("POST", "/crm/v3/objects/communications/batch/create") == 1
 
 
 def test_a_failure_that_keeps_coming_is_asked_three_times_in_all(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, cache: SqlContactCache
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, cache: SqlContactCache
 ) -> None:
     cache.forget("hubspot", NUMBER)
     hs.inject("POST", rf"{SEARCH}$", 503, times=None)
 
-    [result] = adapter.write([sms()])
+    [result] = hubspot.write([sms()])
 
     assert isinstance(result.error, Transient)
     assert "answered 503" in result.error.reason

@@ -4,8 +4,6 @@ describes them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from connector.core.errors import CredentialsError
@@ -13,38 +11,25 @@ from connector.crm.hubspot import HubSpotAdapter
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.hubspot_kit import KEY_FIELD, THREAD_FIELD, make_adapter, record_by_key, sms
+from tests.crm.hubspot_kit import KEY_FIELD, THREAD_FIELD, record_by_key, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 PROPERTIES = "/crm/v3/properties/communications"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
 @pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
+def hs(hubspot_server: FakeHubSpot) -> FakeHubSpot:
     """A portal where setup never ran."""
-    server.reset()
-    server.unique_properties_on = None
-    server.add_contact({"phone": NUMBER})
-    return server
-
-
-@pytest.fixture
-def adapter(hs: FakeHubSpot, sqlite_database: Database) -> Iterator[HubSpotAdapter]:
-    built = make_adapter(hs, SqlContactCache(sqlite_database))
-    yield built
-    built.close()
+    hubspot_server.reset()
+    hubspot_server.unique_properties_on = None
+    hubspot_server.add_contact({"phone": NUMBER})
+    return hubspot_server
 
 
 def test_setup_creates_a_unique_key_and_a_thread_property(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
-    lines = adapter.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
+    lines = hubspot.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
 
     key = hs.property_definition("communications", KEY_FIELD)
     thread = hs.property_definition("communications", THREAD_FIELD)
@@ -56,11 +41,11 @@ def test_setup_creates_a_unique_key_and_a_thread_property(
     assert lines[1] == f"communications.{THREAD_FIELD}: created as text"
 
 
-def test_setup_run_twice_changes_nothing(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
-    adapter.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
+def test_setup_run_twice_changes_nothing(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
+    hubspot.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
     hs.reset_calls()
 
-    lines = adapter.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
+    lines = hubspot.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
 
     assert hs.count("POST", PROPERTIES) == 0
     assert lines == [
@@ -70,12 +55,12 @@ def test_setup_run_twice_changes_nothing(hs: FakeHubSpot, adapter: HubSpotAdapte
 
 
 def test_where_hubspot_refuses_unique_values_the_key_is_created_plain_and_it_says_so(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     hs.unique_properties_on = {"contacts"}  # not on communications
 
-    lines = adapter.ensure_fields("communications", KEY_FIELD, None)
-    [result] = adapter.write([record := sms(thread_field=None)])
+    lines = hubspot.ensure_fields("communications", KEY_FIELD, None)
+    [result] = hubspot.write([record := sms(thread_field=None)])
 
     key = hs.property_definition("communications", KEY_FIELD)
     assert key is not None and key["hasUniqueValue"] is False
@@ -88,33 +73,33 @@ def test_where_hubspot_refuses_unique_values_the_key_is_created_plain_and_it_say
 
 
 def test_an_existing_plain_key_is_reported_not_recreated(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     hs.define_property("communications", KEY_FIELD)
 
-    [line] = adapter.ensure_fields("communications", KEY_FIELD, None)
+    [line] = hubspot.ensure_fields("communications", KEY_FIELD, None)
 
     assert "exists WITHOUT unique values" in line
     assert hs.count("POST", PROPERTIES) == 0
 
 
 def test_records_written_before_setup_fail_and_after_it_succeed(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
-    [before] = adapter.write([record := sms()])
-    adapter.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
-    [after] = adapter.write([record])
+    [before] = hubspot.write([record := sms()])
+    hubspot.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
+    [after] = hubspot.write([record])
 
     assert before.error is not None
     assert after.error is None
 
 
 def test_describe_says_what_hubspot_says_of_each_property(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
-    adapter.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
+    hubspot.ensure_fields("communications", KEY_FIELD, THREAD_FIELD)
 
-    fields = adapter.describe("communications")
+    fields = hubspot.describe("communications")
 
     assert fields["hs_timestamp"].type == "datetime"
     assert fields["hs_timestamp"].writable is True

@@ -6,7 +6,6 @@ records at the same time (HubSpot's 409)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from connector.crm.base import WriteResult
 from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.hubspot.records import CONFLICT_ROUNDS, SEARCH_LAG_SECONDS
 from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
 from tests.crm.factories import NUMBER
 from tests.crm.hubspot_kit import (
     BATCH_CREATE,
@@ -43,30 +41,12 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
 @pytest.fixture(params=["unique key", "plain key"])
-def hs(server: FakeHubSpot, request: pytest.FixtureRequest) -> FakeHubSpot:
+def hs(hubspot_server: FakeHubSpot, request: pytest.FixtureRequest) -> FakeHubSpot:
     """Every test runs twice: the portal allows a unique key property, or it does not."""
-    hs = fresh(server, unique_key=request.param == "unique key")
+    hs = fresh(hubspot_server, unique_key=request.param == "unique key")
     hs.add_contact({"phone": NUMBER})
     return hs
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    return SqlContactCache(sqlite_database)
-
-
-@pytest.fixture
-def adapter(hs: FakeHubSpot, cache: SqlContactCache) -> Iterator[HubSpotAdapter]:
-    built = make_adapter(hs, cache)
-    yield built
-    built.close()
 
 
 def is_unique(hs: FakeHubSpot) -> bool:
@@ -97,13 +77,13 @@ def test_a_crash_between_the_hubspot_call_and_the_local_commit_duplicates_nothin
 
 
 def test_a_lost_answer_is_retried_without_creating_twice(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     records = [sms("one"), sms("two")]
     hs.inject_disconnect("POST", BATCH_CREATE)  # HubSpot created them, the answer never came
 
-    lost = adapter.write(records)
-    retried = adapter.write(records)
+    lost = hubspot.write(records)
+    retried = hubspot.write(records)
 
     assert all(isinstance(r.error, Transient) for r in lost)
     assert all("may have been applied" in r.error.reason for r in lost if r.error)
@@ -127,9 +107,9 @@ def test_a_timeout_is_retried_without_creating_twice(
 
 
 def test_without_a_unique_key_a_lost_create_waits_for_search_to_catch_up(
-    server: FakeHubSpot, cache: SqlContactCache
+    hubspot_server: FakeHubSpot, cache: SqlContactCache
 ) -> None:
-    hs = fresh(server, unique_key=False)
+    hs = fresh(hubspot_server, unique_key=False)
     hs.add_contact({"phone": NUMBER})
     hs.search_lag_seconds = 0.3  # what HubSpot just created is not searchable yet
     clock = Clock()
@@ -151,13 +131,13 @@ def test_without_a_unique_key_a_lost_create_waits_for_search_to_catch_up(
     assert len(record_by_key(hs, record.key)) == 1
 
 
-def test_a_lost_update_is_simply_sent_again(hs: FakeHubSpot, adapter: HubSpotAdapter) -> None:
-    [sent] = adapter.write([record := sms("Outbound - Sent")])
+def test_a_lost_update_is_simply_sent_again(hs: FakeHubSpot, hubspot: HubSpotAdapter) -> None:
+    [sent] = hubspot.write([record := sms("Outbound - Sent")])
     update = sms("Outbound - Delivered", key=record.key, existing_id=sent.crm_id)
     hs.inject_disconnect("POST", rf"{COMMS}/batch/update$")
 
-    [lost] = adapter.write([update])
-    [retried] = adapter.write([update])
+    [lost] = hubspot.write([update])
+    [retried] = hubspot.write([update])
 
     assert isinstance(lost.error, Transient)
     assert retried.crm_id == sent.crm_id
@@ -166,13 +146,13 @@ def test_a_lost_update_is_simply_sent_again(hs: FakeHubSpot, adapter: HubSpotAda
 
 
 def test_a_record_written_moments_ago_by_this_worker_is_updated_not_searched(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     hs.search_lag_seconds = 10.0  # search could not help
-    [first] = adapter.write([record := sms("v1")])  # the sync's commit of the id fails
+    [first] = hubspot.write([record := sms("v1")])  # the sync's commit of the id fails
     hs.reset_calls()
 
-    [second] = adapter.write([sms("v2", key=record.key)])
+    [second] = hubspot.write([sms("v2", key=record.key)])
 
     assert second.crm_id == first.crm_id
     assert writes(hs) == [UPDATE]
@@ -183,8 +163,8 @@ def test_a_record_written_moments_ago_by_this_worker_is_updated_not_searched(
 
 
 @pytest.fixture
-def unique(server: FakeHubSpot) -> FakeHubSpot:
-    hs = fresh(server, unique_key=True)
+def unique(hubspot_server: FakeHubSpot) -> FakeHubSpot:
+    hs = fresh(hubspot_server, unique_key=True)
     hs.add_contact({"phone": NUMBER})
     return hs
 

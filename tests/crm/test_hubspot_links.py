@@ -3,7 +3,6 @@ every process until the expiry, and read again when HubSpot says one of them is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from connector.crm.base import Associations, RecordWrite
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
 from tests.crm.factories import NUMBER
-from tests.crm.hubspot_kit import fresh, make_adapter, sms
+from tests.crm.hubspot_kit import make_adapter, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 TTL = timedelta(hours=3)
@@ -27,17 +26,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
-    return fresh(server)
 
 
 @pytest.fixture

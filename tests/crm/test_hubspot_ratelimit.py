@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,8 +13,7 @@ from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.ratelimit import RollingWindowBudget
 from connector.store.budgets import BudgetExhausted, MemoryBuckets
 from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
-from tests.crm.hubspot_kit import fresh, make_adapter, rule, sms
+from tests.crm.hubspot_kit import make_adapter, rule, sms
 from tests.fakes.hubspot import FakeHubSpot
 
 
@@ -178,22 +176,6 @@ def test_threads_share_one_allowance() -> None:
 
 
 # ---- the adapter under HubSpot's windows -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
-    return fresh(server)
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    return SqlContactCache(sqlite_database)
 
 
 def unassociated(number: int) -> RecordWrite:

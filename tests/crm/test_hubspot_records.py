@@ -3,7 +3,6 @@ timeline, both granularities, status updates, batches of 100 and their partial f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +17,6 @@ from tests.crm.hubspot_kit import (
     COMMS,
     KEY_FIELD,
     THREAD_FIELD,
-    fresh,
     make_adapter,
     record_by_key,
     sms,
@@ -30,24 +28,6 @@ CREATE = f"POST {COMMS}/batch/create"
 UPDATE = f"POST {COMMS}/batch/update"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hs(server: FakeHubSpot) -> FakeHubSpot:
-    return fresh(server)
-
-
-@pytest.fixture
-def adapter(hs: FakeHubSpot, sqlite_database: Database) -> Iterator[HubSpotAdapter]:
-    built = make_adapter(hs, SqlContactCache(sqlite_database))
-    yield built
-    built.close()
-
-
 @pytest.fixture
 def ada(hs: FakeHubSpot) -> str:
     return hs.add_contact({"phone": NUMBER, "firstname": "Ada"})
@@ -57,12 +37,12 @@ def ada(hs: FakeHubSpot) -> str:
 
 
 def test_an_mms_is_an_sms_communication_on_the_contacts_timeline(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     rita = hs.add_owner("rita@example.com", "Rita", "Rep")
     record = sms("Inbound MMS from +1 415 555 0100: see photo", owner_id=rita)
 
-    [result] = adapter.write([record])
+    [result] = hubspot.write([record])
 
     assert result.error is None
     assert (result.crm_object, result.contact_id) == ("communications", ada)
@@ -79,24 +59,24 @@ def test_an_mms_is_an_sms_communication_on_the_contacts_timeline(
 
 
 def test_typed_values_are_sent_as_hubspot_strings(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     sent_at = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
     record = sms(fields={"hs_communication_body": "hi", "hs_timestamp": sent_at})
 
-    [result] = adapter.write([record])
+    [result] = hubspot.write([record])
 
     assert result.crm_id is not None
     assert hs.communications[result.crm_id]["hs_timestamp"] == "2026-05-01T12:30:00.000Z"
 
 
 def test_a_status_change_updates_the_same_record(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
-    [sent] = adapter.write([sms("Outbound MMS - Sent")])
+    [sent] = hubspot.write([sms("Outbound MMS - Sent")])
     hs.reset_calls()
 
-    [delivered] = adapter.write(
+    [delivered] = hubspot.write(
         [sms("Outbound MMS - Delivered", key=sent.key, existing_id=sent.crm_id)]
     )
 
@@ -109,11 +89,11 @@ def test_a_status_change_updates_the_same_record(
 
 
 def test_a_conversation_day_record_grows_as_messages_arrive(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     day = "aircall:thread-1:2026-05-01"
-    [morning] = adapter.write([sms("10:00 in: Hello", key=day)])
-    [noon] = adapter.write(
+    [morning] = hubspot.write([sms("10:00 in: Hello", key=day)])
+    [noon] = hubspot.write(
         [sms("10:00 in: Hello\n12:00 out: Hi!", key=day, existing_id=morning.crm_id)]
     )
 
@@ -123,13 +103,13 @@ def test_a_conversation_day_record_grows_as_messages_arrive(
 
 
 def test_create_only_fields_are_left_out_of_updates(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
-    [first] = adapter.write([sms("v1", create_only=frozenset({"hs_timestamp"}))])
+    [first] = hubspot.write([sms("v1", create_only=frozenset({"hs_timestamp"}))])
     hs.reset_calls()
     later = {"hs_communication_body": "v2", "hs_timestamp": "2030-01-01T00:00:00Z"}
 
-    adapter.write(
+    hubspot.write(
         [
             sms(
                 key=first.key,
@@ -147,12 +127,12 @@ def test_create_only_fields_are_left_out_of_updates(
 
 
 def test_the_same_key_twice_in_one_call_is_written_once_with_the_last_fields(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     first = sms("Outbound MMS - Sent")
     again = sms("Outbound MMS - Delivered", key=first.key)
 
-    results = adapter.write([first, again])
+    results = hubspot.write([first, again])
 
     assert results[0].crm_id == results[1].crm_id is not None
     [(_, stored)] = record_by_key(hs, first.key)
@@ -160,9 +140,9 @@ def test_the_same_key_twice_in_one_call_is_written_once_with_the_last_fields(
 
 
 def test_a_record_deleted_in_hubspot_is_written_again(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
-    [result] = adapter.write([sms(existing_id="987654")])
+    [result] = hubspot.write([sms(existing_id="987654")])
 
     assert result.error is None
     assert result.crm_id not in (None, "987654")
@@ -171,47 +151,47 @@ def test_a_record_deleted_in_hubspot_is_written_again(
 
 
 def test_a_portal_without_the_key_property_is_told_to_run_setup(
-    server: FakeHubSpot, sqlite_database: Database
+    hubspot_server: FakeHubSpot, sqlite_database: Database
 ) -> None:
-    server.reset()  # no mms_message_key
-    server.add_contact({"phone": NUMBER})
-    adapter = make_adapter(server, SqlContactCache(sqlite_database))
+    hubspot_server.reset()  # no mms_message_key
+    hubspot_server.add_contact({"phone": NUMBER})
+    adapter = make_adapter(hubspot_server, SqlContactCache(sqlite_database))
 
     [result] = adapter.write([sms()])
 
     assert isinstance(result.error, Permanent)
     assert "mms-connector mappings setup --crm hubspot" in result.error.reason
-    assert server.communications == {}
+    assert hubspot_server.communications == {}
 
 
 # ---- batches -----------------------------------------------------------------------------------
 
 
 def test_pending_messages_go_out_in_batches_of_100(
-    hs: FakeHubSpot, adapter: HubSpotAdapter
+    hs: FakeHubSpot, hubspot: HubSpotAdapter
 ) -> None:
     numbers = [f"+1415555{n:04d}" for n in range(200, 205)]
     for number in numbers:
         hs.add_contact({"phone": number})
     records = [sms(f"message {i}", contact_phone=numbers[i % 5]) for i in range(250)]
 
-    results = adapter.write(records)
+    results = hubspot.write(records)
 
     assert all(r.error is None for r in results)
     assert len({r.crm_id for r in results}) == 250
     assert len(hs.communications) == 250
     sizes = [len(body["inputs"]) for _, path, body in hs.requests if path.endswith("/create")]
     assert sorted(sizes) == [50, BATCH_LIMIT, BATCH_LIMIT]
-    assert adapter.stats.calls <= 6  # key property, search, three creates
+    assert hubspot.stats.calls <= 6  # key property, search, three creates
 
 
 def test_results_are_paired_with_records_by_key_not_by_position(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     hs.reverse_batch_results = True
     try:
         records = [sms(f"message {i}") for i in range(5)]
-        results = adapter.write(records)
+        results = hubspot.write(records)
     finally:
         hs.reverse_batch_results = False
 
@@ -222,12 +202,12 @@ def test_results_are_paired_with_records_by_key_not_by_position(
 
 
 def test_a_207_keeps_the_successes_and_fails_only_the_refused_record(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     hs.reject_value("hs_communication_body", "poison", message="Property values were not valid")
     records = [sms("fine 1"), sms("poison"), sms("fine 2")]
 
-    results = adapter.write(records)
+    results = hubspot.write(records)
 
     assert [r.error is None for r in results] == [True, False, True]
     assert isinstance(results[1].error, Permanent)
@@ -238,13 +218,13 @@ def test_a_207_keeps_the_successes_and_fails_only_the_refused_record(
 
 
 def test_a_batch_refused_as_a_whole_is_split_until_the_bad_record_stands_alone(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     hs.add_owner("rita@example.com", id="501")
     records = [sms(f"message {i}", owner_id="501") for i in range(40)]
     records[23] = sms("bad owner", owner_id="999")  # HubSpot refuses the whole batch for it
 
-    results = adapter.write(records)
+    results = hubspot.write(records)
 
     failed = [i for i, r in enumerate(results) if r.error is not None]
     assert failed == [23]
@@ -257,12 +237,12 @@ def test_a_batch_refused_as_a_whole_is_split_until_the_bad_record_stands_alone(
 
 
 def test_a_whole_batch_of_bad_records_costs_a_bounded_number_of_calls(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
     hs.add_owner("rita@example.com", id="501")
     records = [sms(f"message {i}", owner_id="999") for i in range(100)]
 
-    results = adapter.write(records)
+    results = hubspot.write(records)
 
     assert all(r.error is not None for r in results)
     assert writes(hs).count(CREATE) <= 25
@@ -270,12 +250,12 @@ def test_a_whole_batch_of_bad_records_costs_a_bounded_number_of_calls(
 
 
 def test_a_failing_update_does_not_stop_the_creations(
-    hs: FakeHubSpot, adapter: HubSpotAdapter, ada: str
+    hs: FakeHubSpot, hubspot: HubSpotAdapter, ada: str
 ) -> None:
-    [known] = adapter.write([sms("v1")])
+    [known] = hubspot.write([sms("v1")])
     hs.reject_value("hs_communication_body", "v2 poison")
 
-    update, create = adapter.write(
+    update, create = hubspot.write(
         [sms("v2 poison", key=known.key, existing_id=known.crm_id), sms("new")]
     )
 

@@ -128,9 +128,7 @@ def test_a_missing_or_malformed_signature_is_refused(
     signature: str | None, timestamp: str | None, reason: str
 ) -> None:
     with pytest.raises(SignatureRejected, match=reason):
-        verify_v3(
-            SECRET, method="GET", url=URL, body=b"", signature=signature, timestamp=timestamp
-        )
+        verify_v3(SECRET, method="GET", url=URL, body=b"", signature=signature, timestamp=timestamp)
 
 
 def test_the_signed_uri_decodes_only_the_listed_escapes_and_drops_the_fragment() -> None:

@@ -4,7 +4,6 @@ login failures as the connector's errors (CredentialsError pauses Salesforce and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,29 +23,12 @@ from connector.crm.salesforce import (
 )
 from connector.crm.salesforce.auth import SalesforceAuth
 from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
 from tests.conftest import make_settings
-from tests.crm.salesforce_kit import fresh, make_adapter, rule, task
+from tests.crm.salesforce_kit import make_adapter, rule, task
 from tests.fakes.salesforce import ERR_INVALID_SESSION, FakeSalesforce, generate_rsa_keypair
 
 TOKEN = r"/services/oauth2/token$"
 ALONE = rule(on_no_match="unassociated")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
-    return fresh(server, monkeypatch)
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    return SqlContactCache(sqlite_database)
 
 
 def client_credentials(fake: FakeSalesforce, secret: str | None = None) -> ClientCredentialsAuth:

@@ -6,7 +6,6 @@ forever."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,13 +17,11 @@ from connector.crm.salesforce import ApiBudget
 from connector.crm.salesforce.client import IN_CALL_TRIES, TimeoutSession
 from connector.crm.salesforce.limits import DAILY_LIMIT_PAUSE_SECONDS, parse_limit_info
 from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
 from tests.crm.salesforce_kit import (
     KEY,
     NUMBER,
     add_contact,
     api_calls,
-    fresh,
     make_adapter,
     task,
     tasks,
@@ -41,23 +38,6 @@ from tests.fakes.salesforce import (
 )
 
 UPSERT = rf"/composite/sobjects/Task/{KEY}$"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
-    return fresh(server, monkeypatch)
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    cache = SqlContactCache(sqlite_database)
-    return cache
 
 
 @pytest.fixture

@@ -4,43 +4,26 @@ and a user without the permission gets exactly what an admin must create."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from connector.core.errors import Permanent
 from connector.crm.salesforce import SalesforceAdapter
 from connector.crm.salesforce.client import METADATA_TIMEOUT_SECONDS
-from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
-from tests.crm.salesforce_kit import KEY, THREAD, fresh, make_adapter, rule, task
+from tests.crm.salesforce_kit import KEY, THREAD, fresh, rule, task
 from tests.fakes.salesforce import FakeSalesforce
 
 METADATA = r"/services/Soap/m/"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake(server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
-    return fresh(server, monkeypatch, prepared=False)
-
-
-@pytest.fixture
-def adapter(fake: FakeSalesforce, sqlite_database: Database) -> Iterator[SalesforceAdapter]:
-    built = make_adapter(fake, SqlContactCache(sqlite_database))
-    yield built
-    built.close()
+def fake(salesforce_server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
+    return fresh(salesforce_server, monkeypatch, prepared=False)
 
 
 def test_setup_creates_the_key_and_thread_fields_on_activity(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    lines = adapter.ensure_fields("Task", KEY, THREAD)
+    lines = salesforce.ensure_fields("Task", KEY, THREAD)
 
     assert f"created Activity.{KEY}: Text(255), External ID, Unique (case-sensitive)" in lines
     assert f"created Activity.{THREAD}: Text(255), External ID" in lines
@@ -53,19 +36,19 @@ def test_setup_creates_the_key_and_thread_fields_on_activity(
     )
     assert key["caseSensitive"] == "true"
     assert fake.custom_metadata[f"Activity.{THREAD}"]["unique"] == "false"
-    described = adapter.describe("Task")
+    described = salesforce.describe("Task")
     assert described[KEY].external_id and described[KEY].unique
-    (written,) = adapter.write([task(contact_rule=rule(on_no_match="unassociated"))])
+    (written,) = salesforce.write([task(contact_rule=rule(on_no_match="unassociated"))])
     assert written.crm_id
 
 
 def test_running_setup_twice_changes_nothing(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    adapter.ensure_fields("Task", KEY, THREAD)
+    salesforce.ensure_fields("Task", KEY, THREAD)
     metadata_calls = fake.count("POST", METADATA)
 
-    lines = adapter.ensure_fields("Task", KEY, THREAD)
+    lines = salesforce.ensure_fields("Task", KEY, THREAD)
 
     assert lines == [
         f"Activity.{KEY} already exists (Text(255), External ID, Unique (case-sensitive)): "
@@ -76,19 +59,19 @@ def test_running_setup_twice_changes_nothing(
 
 
 def test_new_fields_are_made_visible_to_the_integration_user_by_a_permission_set(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     fake.require_fls_grant = True  # as in Salesforce: a new field is visible to no one
-    lines = adapter.ensure_fields("Task", KEY, None)
+    lines = salesforce.ensure_fields("Task", KEY, None)
     assert any("readable and writable" in line and "MMS Connector" in line for line in lines)
-    assert KEY in adapter.describe("Task")
+    assert KEY in salesforce.describe("Task")
 
 
 def test_without_metadata_permission_setup_says_exactly_what_an_admin_must_create(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     fake.deny_metadata = True
-    lines = adapter.ensure_fields("Task", KEY, THREAD)
+    lines = salesforce.ensure_fields("Task", KEY, THREAD)
     text = "\n".join(lines)
     assert "INSUFFICIENT_ACCESS" in lines[0]
     key_line = next(line for line in lines if f"Activity.{KEY}:" in line)
@@ -107,34 +90,34 @@ def test_without_metadata_permission_setup_says_exactly_what_an_admin_must_creat
 
 
 def test_an_existing_key_field_that_is_not_unique_is_reported_not_changed(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     fake.add_field("Activity", KEY)
-    (line,) = adapter.ensure_fields("Task", KEY, None)
+    (line,) = salesforce.ensure_fields("Task", KEY, None)
     assert "is not an External ID marked Unique" in line
     assert fake.count("POST", METADATA) == 0
 
 
-def test_a_field_name_that_salesforce_cannot_hold_is_refused(adapter: SalesforceAdapter) -> None:
+def test_a_field_name_that_salesforce_cannot_hold_is_refused(salesforce: SalesforceAdapter) -> None:
     with pytest.raises(Permanent, match="__c"):
-        adapter.ensure_fields("Task", "MMS Key", None)
+        salesforce.ensure_fields("Task", "MMS Key", None)
 
 
 def test_metadata_calls_share_the_adapters_session_and_have_a_timeout(
-    adapter: SalesforceAdapter,
+    salesforce: SalesforceAdapter,
 ) -> None:
-    adapter.ensure_fields("Task", KEY, None)
-    mdapi = adapter.client.call("inspect", adapter.client.metadata)
+    salesforce.ensure_fields("Task", KEY, None)
+    mdapi = salesforce.client.call("inspect", salesforce.client.metadata)
     transport = mdapi._client.transport
-    assert transport.session is adapter.client.session
+    assert transport.session is salesforce.client.session
     assert transport.operation_timeout == METADATA_TIMEOUT_SECONDS
 
 
 def test_describe_reports_what_the_mapping_check_needs(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     fake.add_field("Activity", KEY, external_id=True, unique=True)
-    fields = adapter.describe("Task")
+    fields = salesforce.describe("Task")
     assert (fields["Subject"].type, fields["Subject"].length, fields["Subject"].writable) == (
         "combobox",
         255,

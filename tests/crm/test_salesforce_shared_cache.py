@@ -4,10 +4,6 @@ record the connector made is never a failed job. Real simple-salesforce against 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from connector.core.errors import Transient
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
@@ -17,7 +13,6 @@ from tests.crm.salesforce_kit import (
     add_contact,
     add_lead,
     api_calls,
-    fresh,
     make_adapter,
     related_to_account,
     task,
@@ -29,17 +24,6 @@ from tests.fakes.salesforce import FakeSalesforce
 QUERY = r"/query/$"
 SEARCH = r"/search/$"
 CREATE = r"/composite/sobjects$"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
-    return fresh(server, monkeypatch)
 
 
 def test_another_process_reads_neither_the_contact_nor_its_account_again(

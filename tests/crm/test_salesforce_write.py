@@ -4,7 +4,6 @@ reported without failing the others. Real simple-salesforce against `FakeSalesfo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,7 +15,6 @@ from connector.crm.base import Associations
 from connector.crm.salesforce import SalesforceAdapter
 from connector.crm.salesforce.matching import MAX_FIND_CHARS, escape_sosl, pick
 from connector.store.crm_records import SqlContactCache
-from connector.store.db import Database
 from tests.crm.salesforce_kit import (
     CONTACT_THEN_LEAD,
     KEY,
@@ -25,7 +23,6 @@ from tests.crm.salesforce_kit import (
     add_lead,
     api_calls,
     day_task,
-    fresh,
     make_adapter,
     origin,
     related_to_account,
@@ -40,29 +37,6 @@ UPSERT = rf"/composite/sobjects/Task/{KEY}$"
 SEARCH = r"/search/$"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> FakeSalesforce:
-    return fresh(server, monkeypatch)
-
-
-@pytest.fixture
-def cache(sqlite_database: Database) -> SqlContactCache:
-    return SqlContactCache(sqlite_database)
-
-
-@pytest.fixture
-def adapter(fake: FakeSalesforce, cache: SqlContactCache) -> Iterator[SalesforceAdapter]:
-    built = make_adapter(fake, cache)
-    yield built
-    built.close()
-
-
 def search_texts(fake: FakeSalesforce) -> list[str]:
     return [r.query["q"] for r in fake.requests if r.path.endswith("/search/")]
 
@@ -71,14 +45,14 @@ def search_texts(fake: FakeSalesforce) -> list[str]:
 
 
 def test_numbers_stored_in_any_format_match_their_e164_form(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     parenthesised = add_contact(fake, "(415) 555-0100")
     dotted_mobile = add_contact(fake, "555", MobilePhone="+1 415.555.0101")
     dashed = add_contact(fake, "415-555-0102")
     records = [task("+14155550100"), task("+14155550101"), task("+14155550102")]
 
-    results = adapter.write(records)
+    results = salesforce.write(records)
 
     assert [r.contact_id for r in results] == [parenthesised, dotted_mobile, dashed]
     assert [task_by_key(fake, r.key)["WhoId"] for r in records] == [
@@ -93,10 +67,10 @@ def test_numbers_stored_in_any_format_match_their_e164_form(
 
 
 def test_a_search_hit_whose_number_differs_is_not_taken(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "+44 20 4155 550100")  # ends with the same digits, another number
-    (result,) = adapter.write([task(NUMBER, contact_rule=rule(on_no_match="unassociated"))])
+    (result,) = salesforce.write([task(NUMBER, contact_rule=rule(on_no_match="unassociated"))])
     assert result.contact_id is None
     assert (
         "WhoId" not in task_by_key(fake, result.key) or not task_by_key(fake, result.key)["WhoId"]
@@ -104,11 +78,11 @@ def test_a_search_hit_whose_number_differs_is_not_taken(
 
 
 def test_a_contact_is_chosen_before_a_lead_with_the_same_number(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_lead(fake, "4155550100")
     contact = add_contact(fake, "+1 (415) 555-0100")
-    (result,) = adapter.write([task()])
+    (result,) = salesforce.write([task()])
     assert result.contact_id == contact
 
 
@@ -137,33 +111,33 @@ def test_among_several_matches_the_most_recently_modified_wins_then_the_smallest
 
 
 def test_a_known_number_costs_no_search_even_in_a_new_process(
-    fake: FakeSalesforce, cache: SqlContactCache, adapter: SalesforceAdapter
+    fake: FakeSalesforce, cache: SqlContactCache, salesforce: SalesforceAdapter
 ) -> None:
     contact = add_contact(fake, "(415) 555-0100")
-    adapter.write([task()])
-    adapter.write([task()])
-    restarted = make_adapter(fake, cache)  # same database, new adapter
+    salesforce.write([task()])
+    salesforce.write([task()])
+    restarted = make_adapter(fake, cache)  # same database, new salesforce
     (result,) = restarted.write([task()])
     assert result.contact_id == contact
     assert api_calls(fake, "GET", SEARCH) == 1
 
 
 def test_the_unknown_numbers_of_a_batch_share_one_search(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     numbers = [f"+1415555{n:04d}" for n in range(50)]
     for number in numbers:
         add_contact(fake, f"(415) 555-{number[-4:]}")
-    results = adapter.write([task(number) for number in numbers])
+    results = salesforce.write([task(number) for number in numbers])
     assert all(r.contact_id for r in results)
     assert api_calls(fake, "GET", SEARCH) == 1
 
 
 def test_a_search_never_exceeds_the_length_at_which_salesforce_drops_or(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     numbers = [f"+1415555{n:04d}" for n in range(200)]
-    adapter.write([task(n, contact_rule=rule(on_no_match="unassociated")) for n in numbers])
+    salesforce.write([task(n, contact_rule=rule(on_no_match="unassociated")) for n in numbers])
     texts = search_texts(fake)
     assert len(texts) > 1
     for text in texts:
@@ -179,9 +153,9 @@ def test_sosl_reserved_characters_are_escaped() -> None:
 
 
 def test_an_unknown_number_becomes_a_lead_once(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    (first,) = adapter.write([task(owner_id=fake.user_id)])
+    (first,) = salesforce.write([task(owner_id=fake.user_id)])
     (lead_id,) = fake.records("Lead")
     lead = fake.record("Lead", lead_id)
     assert lead is not None
@@ -190,27 +164,27 @@ def test_an_unknown_number_becomes_a_lead_once(
     assert first.contact_id == lead_id
     assert task_by_key(fake, first.key)["WhoId"] == lead_id
 
-    (second,) = adapter.write([task()])
+    (second,) = salesforce.write([task()])
     assert second.contact_id == lead_id
     assert len(fake.records("Lead")) == 1
     assert api_calls(fake, "GET", SEARCH) == 1
 
 
 def test_a_contact_can_be_created_instead_of_a_lead(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     contacts = rule(create_object="Contact", create_fields={"LastName": "MMS"})
-    (result,) = adapter.write([task(contact_rule=contacts)])
+    (result,) = salesforce.write([task(contact_rule=contacts)])
     (contact_id,) = fake.records("Contact")
     assert result.contact_id == contact_id
     assert fake.record("Contact", contact_id)["Phone"] == NUMBER  # type: ignore[index]
 
 
 def test_a_number_another_worker_is_creating_waits_and_creates_nothing(
-    fake: FakeSalesforce, cache: SqlContactCache, adapter: SalesforceAdapter
+    fake: FakeSalesforce, cache: SqlContactCache, salesforce: SalesforceAdapter
 ) -> None:
     assert cache.reserve("salesforce", NUMBER)  # the other worker
-    (result,) = adapter.write([task()])
+    (result,) = salesforce.write([task()])
     assert isinstance(result.error, Transient)
     assert "another worker" in result.error.reason
     assert fake.records("Lead") == {}
@@ -247,34 +221,34 @@ def test_a_lead_whose_creation_answer_was_lost_is_found_not_created_again(
 
 
 def test_skip_rule_writes_nothing_and_says_why(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
-    (result,) = adapter.write([task(contact_rule=rule(on_no_match="skip"))])
+    (result,) = salesforce.write([task(contact_rule=rule(on_no_match="skip"))])
     assert result.skipped and mask(NUMBER) in result.skipped and NUMBER not in result.skipped
     assert (result.crm_id, result.error, tasks(fake)) == (None, None, [])
 
 
 def test_unassociated_rule_writes_the_task_alone_and_remembers_the_miss_for_a_while(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     alone = rule(on_no_match="unassociated")
-    (result,) = adapter.write([task(contact_rule=alone)])
+    (result,) = salesforce.write([task(contact_rule=alone)])
     assert result.crm_id and result.contact_id is None
     assert task_by_key(fake, result.key).get("WhoId") is None
-    adapter.write([task(contact_rule=alone)])
+    salesforce.write([task(contact_rule=alone)])
     assert api_calls(fake, "GET", SEARCH) == 1
     assert fake.records("Lead") == {}
 
 
 def test_a_contact_deleted_since_it_was_cached_is_looked_up_again(
-    fake: FakeSalesforce, cache: SqlContactCache, adapter: SalesforceAdapter
+    fake: FakeSalesforce, cache: SqlContactCache, salesforce: SalesforceAdapter
 ) -> None:
     gone = to_18("003000000000009")
     cache.put("salesforce", NUMBER, CrmContact(crm_object="Contact", crm_id=gone))
     contact = add_contact(fake, "(415) 555-0100")
-    (first,) = adapter.write([task()])
+    (first,) = salesforce.write([task()])
     assert isinstance(first.error, Transient)
-    (second,) = adapter.write([task()])
+    (second,) = salesforce.write([task()])
     assert (second.error, second.contact_id) == (None, contact)
 
 
@@ -282,11 +256,11 @@ def test_a_contact_deleted_since_it_was_cached_is_looked_up_again(
 
 
 def test_each_message_is_a_completed_task_on_its_contact_in_one_call(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     contact = add_contact(fake, "(415) 555-0100")
     records = [task(owner_id=fake.user_id) for _ in range(3)]
-    results = adapter.write(records)
+    results = salesforce.write(records)
     assert [r.key for r in results] == [r.key for r in records]
     assert all(r.crm_object == "Task" and r.contact_id == contact for r in results)
     stored = task_by_key(fake, records[0].key)
@@ -304,11 +278,11 @@ def test_each_message_is_a_completed_task_on_its_contact_in_one_call(
 
 
 def test_conversation_day_records_update_one_task_per_thread_and_day(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
-    (first,) = adapter.write([day_task(fields={"Subject": "MMS", "Description": "one"})])
-    (second,) = adapter.write(
+    (first,) = salesforce.write([day_task(fields={"Subject": "MMS", "Description": "one"})])
+    (second,) = salesforce.write(
         [
             day_task(
                 fields={"Subject": "MMS", "Description": "one\ntwo", "TaskSubtype": "Task"},
@@ -316,25 +290,25 @@ def test_conversation_day_records_update_one_task_per_thread_and_day(
             )
         ]
     )
-    (other_day,) = adapter.write([day_task(day="2025-05-02")])
+    (other_day,) = salesforce.write([day_task(day="2025-05-02")])
     assert second.crm_id == first.crm_id != other_day.crm_id
     assert len(tasks(fake)) == 2
     assert fake.record("Task", first.crm_id)["Description"] == "one\ntwo"  # type: ignore[arg-type,index]
 
 
 def test_an_outbound_status_update_rewrites_the_same_task_without_create_only_fields(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
     sent = task(owner_id=fake.user_id, fields={"Subject": "MMS sent", "Description": "Sent"})
-    (created,) = adapter.write([sent])
+    (created,) = salesforce.write([sent])
     delivered = task(
         key=sent.key,
         owner_id=fake.user_id,
         existing_id=created.crm_id,
         fields={"Subject": "MMS sent", "Description": "Delivered", "TaskSubtype": "Task"},
     )
-    (updated,) = adapter.write([delivered])
+    (updated,) = salesforce.write([delivered])
     assert updated.crm_id == created.crm_id
     assert task_by_key(fake, sent.key)["Description"] == "Delivered"
     last_upsert = [r for r in fake.requests if r.method == "PATCH"][-1]
@@ -344,7 +318,7 @@ def test_an_outbound_status_update_rewrites_the_same_task_without_create_only_fi
 
 
 def test_related_to_the_contacts_account_with_one_query_and_never_beside_a_lead(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     account = fake.add_record("Account", {"Name": "Acme"})
     add_contact(fake, "(415) 555-0100", AccountId=account)
@@ -354,28 +328,28 @@ def test_related_to_the_contacts_account_with_one_query_and_never_beside_a_lead(
         task(n, associations=related_to_account())
         for n in ("+14155550100", "+14155550101", "+14155550102")
     ]
-    adapter.write(records)
-    adapter.write([task("+14155550100", associations=related_to_account())])
+    salesforce.write(records)
+    salesforce.write([task("+14155550100", associations=related_to_account())])
     assert [task_by_key(fake, r.key).get("WhatId") for r in records] == [account, None, None]
     assert api_calls(fake, "GET", r"/query/$") == 1
 
 
 def test_a_fixed_related_record_is_set_as_what_id(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
     deal = fake.add_record("Opportunity", {"Name": "Big deal"})
-    (result,) = adapter.write([task(associations=Associations(what_id=deal))])
+    (result,) = salesforce.write([task(associations=Associations(what_id=deal))])
     assert task_by_key(fake, result.key)["WhatId"] == deal
 
 
 def test_a_message_sent_from_a_record_is_logged_on_that_record(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     lead = add_lead(fake, "somewhere else")
     deal = fake.add_record("Opportunity", {"Name": "Big deal"})
     contact = add_contact(fake, "(415) 555-0100")
-    from_lead, from_deal = adapter.write(
+    from_lead, from_deal = salesforce.write(
         [task(origin=origin("Lead", lead)), task(origin=origin("Opportunity", deal))]
     )
     assert (from_lead.contact_id, task_by_key(fake, from_lead.key).get("WhatId")) == (lead, None)
@@ -384,10 +358,10 @@ def test_a_message_sent_from_a_record_is_logged_on_that_record(
 
 
 def test_a_long_description_is_cut_to_what_salesforce_holds(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     long_text = "x" * 40_000
-    (result,) = adapter.write(
+    (result,) = salesforce.write(
         [task(contact_rule=rule(on_no_match="unassociated"), fields={"Description": long_text})]
     )
     assert result.error is None
@@ -398,10 +372,10 @@ def test_a_long_description_is_cut_to_what_salesforce_holds(
 
 
 def test_records_go_out_in_collections_of_at_most_200(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
-    results = adapter.write([task() for _ in range(450)])
+    results = salesforce.write([task() for _ in range(450)])
     assert all(r.crm_id for r in results)
     upserts = [r for r in fake.requests if r.method == "PATCH"]
     assert [len(r.json["records"]) for r in upserts] == [200, 200, 50]
@@ -410,25 +384,25 @@ def test_records_go_out_in_collections_of_at_most_200(
 
 
 def test_a_key_repeated_in_one_call_is_written_once_with_its_last_rendering(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
     first = day_task(fields={"Subject": "MMS", "Description": "one"})
     latest = day_task(fields={"Subject": "MMS", "Description": "one\ntwo"})
-    results = adapter.write([first, latest])
+    results = salesforce.write([first, latest])
     assert results[0].crm_id == results[1].crm_id
     assert [t["Description"] for t in tasks(fake)] == ["one\ntwo"]
 
 
 def test_a_crash_between_the_call_and_the_local_commit_duplicates_nothing(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
     record = task()
-    (written,) = adapter.write([record])
+    (written,) = salesforce.write([record])
     # The worker died before storing the id: the job runs again with the same record, so the
     # upsert finds the Task and refuses the create-only TaskSubtype; it is sent again without.
-    (again,) = adapter.write([record])
+    (again,) = salesforce.write([record])
     assert again.crm_id == written.crm_id
     assert again.error is None
     assert len(tasks(fake)) == 1
@@ -455,7 +429,7 @@ def test_an_upsert_whose_answer_is_lost_is_retried_without_duplicating(
 
 
 def test_one_invalid_record_fails_alone_with_salesforces_message(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
     fake.fail_records(
@@ -465,7 +439,7 @@ def test_one_invalid_record_fails_alone_with_salesforces_message(
         "Subject may not be bad",
         ["Subject"],
     )
-    good, bad, also_good = adapter.write([task(), task(fields={"Subject": "bad"}), task()])
+    good, bad, also_good = salesforce.write([task(), task(fields={"Subject": "bad"}), task()])
     assert good.crm_id and also_good.crm_id and bad.crm_id is None
     assert isinstance(bad.error, Permanent)
     assert "FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject may not be bad [Subject]" in bad.error.reason
@@ -473,12 +447,12 @@ def test_one_invalid_record_fails_alone_with_salesforces_message(
 
 
 def test_a_locked_row_inside_a_collection_is_retried_later_for_that_record_only(
-    fake: FakeSalesforce, adapter: SalesforceAdapter
+    fake: FakeSalesforce, salesforce: SalesforceAdapter
 ) -> None:
     add_contact(fake, "(415) 555-0100")
     lock = ERR_UNABLE_TO_LOCK_ROW[0]
     fake.fail_records("Task", {"Subject": "locked"}, lock["errorCode"], lock["message"], times=1)
-    ok, locked = adapter.write([task(), task(fields={"Subject": "locked"})])
+    ok, locked = salesforce.write([task(), task(fields={"Subject": "locked"})])
     assert ok.error is None
     assert isinstance(locked.error, Transient) and locked.error.retry_after
     assert "UNABLE_TO_LOCK_ROW" in locked.error.reason

@@ -6,11 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from connector.core.events import EventKind, MalformedEvent, ProviderEvent, WebhookRejected
-from connector.core.model import Attachment, DeliveryStatus, Direction, Provider
+from connector.core.model import Attachment, DeliveryStatus, Direction
 from connector.providers import aircall
 from tests.providers.factories import (
     AIRCALL_TOKEN,
@@ -40,24 +38,10 @@ def malformed_reason(payload: Any) -> str:
 # --- authentication -------------------------------------------------------------------------
 
 
-def test_body_token_equal_to_the_webhook_token_is_accepted() -> None:
-    aircall.verify(aircall_event(), AIRCALL_TOKEN)
-
-
-def test_forged_token_is_rejected() -> None:
-    with pytest.raises(WebhookRejected, match="token is wrong"):
-        aircall.verify(aircall_event(token="forged-" + AIRCALL_TOKEN), AIRCALL_TOKEN)
-
-
-@pytest.mark.parametrize("token", [MISSING, None, "", 12345, ["x"]])
-def test_missing_or_non_text_token_is_rejected(token: Any) -> None:
+@pytest.mark.parametrize("token", [None, 12345, ["x"]])  # missing and "": test_parsing.py
+def test_a_non_text_token_is_rejected_as_missing(token: Any) -> None:
     with pytest.raises(WebhookRejected, match="token is missing"):
         aircall.verify(aircall_event(token=token), AIRCALL_TOKEN)
-
-
-def test_nothing_is_accepted_when_no_token_is_configured() -> None:
-    with pytest.raises(WebhookRejected, match="no Aircall webhook token"):
-        aircall.verify(aircall_event(token=""), "")
 
 
 def test_a_body_that_is_not_an_object_is_rejected_as_unauthenticated() -> None:
@@ -71,37 +55,6 @@ def test_token_with_non_ascii_characters_is_compared_without_error() -> None:
 
 
 # --- message events -------------------------------------------------------------------------
-
-
-def test_received_message_becomes_an_inbound_message_on_the_aircall_line() -> None:
-    event = parse(aircall_event("message.received"))
-
-    assert event.kind is EventKind.MESSAGE_RECEIVED
-    assert event.provider is Provider.AIRCALL
-    assert event.provider_message_id == MESSAGE_ID
-    assert event.occurred_at == MAY_1_10AM
-    assert event.status is DeliveryStatus.RECEIVED
-    message = event.message
-    assert message is not None
-    assert message.direction is Direction.INBOUND
-    assert message.line_number == LINE
-    assert message.other_party == OTHER_PARTY
-    assert message.text == "Photo of the damage attached"
-    assert message.status is DeliveryStatus.RECEIVED
-    assert message.sent_at == datetime(2026, 5, 1, 9, 59, 58, tzinfo=UTC)
-    assert message.key == f"aircall:{MESSAGE_ID}"
-
-
-def test_sent_message_becomes_an_outbound_message_with_the_same_line_and_other_party() -> None:
-    event = parse(aircall_event("message.sent"))
-
-    assert event.kind is EventKind.MESSAGE_SENT
-    assert event.status is DeliveryStatus.SENT
-    message = event.message
-    assert message is not None
-    assert message.direction is Direction.OUTBOUND
-    assert message.line_number == LINE
-    assert message.other_party == OTHER_PARTY
 
 
 def test_sent_message_without_a_status_is_sent() -> None:
@@ -172,11 +125,6 @@ def test_status_update_without_numbers_still_updates_the_status() -> None:
 def test_status_update_without_a_status_is_malformed() -> None:
     payload = aircall_event("message.status_updated", data={"status": MISSING})
     assert malformed_reason(payload) == "data.status is required"
-
-
-def test_numeric_message_id_is_read_as_text() -> None:
-    event = parse(aircall_event(data={"id": 987654}))
-    assert event.provider_message_id == "987654"
 
 
 def test_message_with_media_only_has_empty_text() -> None:
@@ -291,12 +239,6 @@ def test_attachment_without_a_file_name_is_named_after_its_url() -> None:
     assert attachment.declared_type is None
 
 
-@pytest.mark.parametrize("media_details", [MISSING, None, []])
-def test_message_without_media_has_no_attachments(media_details: Any) -> None:
-    event = parse(aircall_event(data={"media_details": media_details}))
-    assert event.message is not None and event.message.attachments == ()
-
-
 def test_plain_media_urls_are_attachments_when_media_details_are_absent() -> None:
     urls = ["https://media.example.com/a.png", "https://media.example.com/"]
     event = parse(aircall_event(data={"media_details": MISSING, "media_url": urls}))
@@ -359,11 +301,6 @@ def test_message_event_without_a_resource_is_still_read() -> None:
 
 
 # --- dedupe ids ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("event_name", MESSAGE_EVENTS)
-def test_redelivery_of_the_same_event_has_the_same_id(event_name: str) -> None:
-    assert parse(aircall_event(event_name)).event_id == parse(aircall_event(event_name)).event_id
 
 
 def test_redelivery_rebuilt_later_with_fresh_media_links_has_the_same_id() -> None:
@@ -506,56 +443,6 @@ def test_wrong_type_is_malformed_and_named(payload: dict[str, Any], reason: str)
     assert malformed_reason(payload) == reason
 
 
-@pytest.mark.parametrize("payload", [None, [], "message.received", 42])
-def test_body_that_is_not_an_object_is_malformed(payload: Any) -> None:
-    assert malformed_reason(payload).startswith("payload")
-
-
 def test_malformed_number_message_does_not_echo_the_number() -> None:
     reason = malformed_reason(aircall_event(data={"external_number": "+1 555 01"}))
     assert "555" not in reason
-
-
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
-    ),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=3 * settings().max_examples)  # 300, or 75 under the `ci` profile
-@given(
-    event=st.sampled_from([*MESSAGE_EVENTS, "call.created"]) | st.text(max_size=10),
-    data=st.dictionaries(
-        st.sampled_from(
-            [
-                "id",
-                "status",
-                "channel",
-                "direction",
-                "body",
-                "number",
-                "external_number",
-                "raw_digits",
-                "media_details",
-                "media_url",
-                "created_at",
-                "sent_at",
-                "updated_at",
-            ]
-        ),
-        _json,
-    ),
-    timestamp=_json,
-)
-def test_any_json_in_any_field_parses_or_is_malformed_never_another_error(
-    event: str, data: dict[str, Any], timestamp: Any
-) -> None:
-    payload = aircall_event(event, timestamp=timestamp, data=data)
-    try:
-        result = aircall.parse_event(payload)
-    except MalformedEvent:
-        return
-    assert isinstance(result, ProviderEvent)

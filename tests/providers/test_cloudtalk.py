@@ -7,12 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connector.core.events import EventKind, MalformedEvent, ProviderEvent, WebhookRejected
-from connector.core.model import DeliveryStatus, Direction, Provider
+from connector.core.model import DeliveryStatus
 from connector.providers import cloudtalk
 from connector.providers.cloudtalk import CloudTalkFieldMap
 from tests.providers.factories import (
@@ -42,25 +40,10 @@ def malformed_reason(payload: Any, field_map: CloudTalkFieldMap | None = None) -
 # --- authentication -------------------------------------------------------------------------
 
 
-def test_secret_header_equal_to_the_configured_secret_is_accepted() -> None:
-    cloudtalk.verify(cloudtalk_headers(), CLOUDTALK_SECRET)
-
-
 @pytest.mark.parametrize("name", ["x-connector-secret", "X-CONNECTOR-SECRET"])
 def test_secret_header_name_is_matched_in_any_case(name: str) -> None:
     headers = {"content-type": "application/json", name: CLOUDTALK_SECRET}
     cloudtalk.verify(headers, CLOUDTALK_SECRET)
-
-
-def test_wrong_secret_is_rejected() -> None:
-    with pytest.raises(WebhookRejected, match="X-Connector-Secret header is wrong"):
-        cloudtalk.verify(cloudtalk_headers(secret="guess"), CLOUDTALK_SECRET)
-
-
-@pytest.mark.parametrize("secret", [MISSING, ""])
-def test_missing_secret_is_rejected(secret: Any) -> None:
-    with pytest.raises(WebhookRejected, match="X-Connector-Secret header is missing"):
-        cloudtalk.verify(cloudtalk_headers(secret=secret), CLOUDTALK_SECRET)
 
 
 def test_secret_sent_as_authorization_header_is_not_accepted() -> None:
@@ -69,41 +52,7 @@ def test_secret_sent_as_authorization_header_is_not_accepted() -> None:
         cloudtalk.verify(headers, CLOUDTALK_SECRET)
 
 
-def test_nothing_is_accepted_when_no_secret_is_configured() -> None:
-    with pytest.raises(WebhookRejected, match="no CloudTalk webhook secret"):
-        cloudtalk.verify(cloudtalk_headers(secret=""), "")
-
-
 # --- message received / sent --------------------------------------------------------------
-
-
-def test_received_body_becomes_an_inbound_message_on_the_cloudtalk_line() -> None:
-    event = parse(cloudtalk_body("message.received"))
-
-    assert event.kind is EventKind.MESSAGE_RECEIVED
-    assert event.provider is Provider.CLOUDTALK
-    assert event.provider_message_id == "884422"
-    assert event.occurred_at == SENT_AT
-    assert event.status is DeliveryStatus.RECEIVED
-    message = event.message
-    assert message is not None
-    assert message.direction is Direction.INBOUND
-    assert message.line_number == LINE
-    assert message.other_party == OTHER_PARTY
-    assert message.text == "Here is the photo"
-    assert message.sent_at == SENT_AT
-    assert message.key == "cloudtalk:884422"
-
-
-def test_sent_body_becomes_an_outbound_message() -> None:
-    event = parse(cloudtalk_body("message.sent", status=MISSING))
-
-    assert event.kind is EventKind.MESSAGE_SENT
-    assert event.status is DeliveryStatus.SENT
-    assert event.message is not None
-    assert event.message.direction is Direction.OUTBOUND
-    assert event.message.line_number == LINE
-    assert event.message.other_party == OTHER_PARTY
 
 
 @pytest.mark.parametrize(
@@ -133,10 +82,6 @@ def test_numbers_sent_as_json_numbers_without_plus_are_read_as_international() -
     assert event.message is not None
     assert event.message.line_number == LINE
     assert event.message.other_party == OTHER_PARTY
-
-
-def test_numeric_message_id_is_read_as_text() -> None:
-    assert parse(cloudtalk_body(message_id=884422)).provider_message_id == "884422"
 
 
 @pytest.mark.parametrize(
@@ -185,18 +130,7 @@ def test_media_urls_become_attachments(media_urls: Any) -> None:
     assert all(a.declared_type is None for a in attachments)
 
 
-@pytest.mark.parametrize("media_urls", [MISSING, None, "", "  ", []])
-def test_body_without_media_has_no_attachments(media_urls: Any) -> None:
-    event = parse(cloudtalk_body(media_urls=media_urls))
-    assert event.message is not None and event.message.attachments == ()
-
-
 # --- dedupe ids ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("event_name", ["message.received", "message.sent"])
-def test_repeated_run_of_the_same_workflow_has_the_same_id(event_name: str) -> None:
-    assert parse(cloudtalk_body(event_name)).event_id == parse(cloudtalk_body(event_name)).event_id
 
 
 def test_later_status_of_the_same_sent_message_has_another_id() -> None:
@@ -381,48 +315,6 @@ def test_field_map_refuses_unknown_settings_and_empty_keys() -> None:
 )
 def test_bad_body_is_malformed_and_names_the_field(payload: dict[str, Any], reason: str) -> None:
     assert malformed_reason(payload) == reason
-
-
-@pytest.mark.parametrize("payload", [None, [], "message.received"])
-def test_body_that_is_not_an_object_is_malformed(payload: Any) -> None:
-    assert malformed_reason(payload).startswith("payload")
-
-
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=6)
-    ),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=3 * settings().max_examples)  # 300, or 75 under the `ci` profile
-@given(
-    body=st.dictionaries(
-        st.sampled_from(
-            [
-                "message_id",
-                "internal_number",
-                "external_number",
-                "text",
-                "media_urls",
-                "status",
-                "created_at",
-            ]
-        ),
-        _json,
-    ),
-    event=st.sampled_from(["message.received", "message.sent"]) | _json,
-)
-def test_any_json_in_any_field_parses_or_is_malformed_never_another_error(
-    body: dict[str, Any], event: Any
-) -> None:
-    try:
-        result = cloudtalk.parse_event(cloudtalk_body(**{"event": event, **body}))
-    except MalformedEvent:
-        return
-    assert isinstance(result, ProviderEvent)
 
 
 def test_the_connect_check_test_event_is_acknowledged_and_never_a_message() -> None:
