@@ -156,6 +156,7 @@ def _shown(value: Any) -> str:
     """A test id the same in every xdist process (the `MISSING` sentinel has no stable repr)."""
     return "absent" if value is MISSING else repr(value)
 
+
 each_provider = pytest.mark.parametrize("webhooks", PROVIDERS, ids=str)
 
 
