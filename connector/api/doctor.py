@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 HEALTH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
+
 def diagnose(
     connector: Connector, *, http: Callable[[str], httpx.Response] | None = None
 ) -> Report:
@@ -323,4 +324,3 @@ def count_unreadable(connector: Connector) -> int:
                 select(func.count()).where(events.c.kind == EventKind.UNREADABLE.value)
             ).scalar_one()
         )
-

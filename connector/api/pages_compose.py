@@ -109,9 +109,7 @@ def create_compose_link(
     body: ComposeLinkIn, settings: SettingsDep, secret: SecretDep
 ) -> ComposeLinkOut:
     record = CrmRecord(body.crm.system, body.crm.object, body.crm.record_id)
-    token, grant = sign_compose(
-        secret, record, body.to, ttl=timedelta(seconds=body.expires_in)
-    )
+    token, grant = sign_compose(secret, record, body.to, ttl=timedelta(seconds=body.expires_in))
     return ComposeLinkOut(
         url=compose_url(settings.public_url, token),
         expires_at=grant.expires_at.isoformat().replace("+00:00", "Z"),

@@ -74,9 +74,7 @@ class MmsPolicy(BaseModel):
     def _keywords_apart(self) -> MmsPolicy:
         both = self.opt_out_keywords & self.opt_in_keywords
         if both:
-            raise ValueError(
-                "a keyword cannot both opt out and opt in: " + ", ".join(sorted(both))
-            )
+            raise ValueError("a keyword cannot both opt out and opt in: " + ", ".join(sorted(both)))
         return self
 
     @property

@@ -115,7 +115,6 @@ RECEIVED_BODY_TEMPLATE = json.dumps(workflow_body(sent=False), indent=2) + "\n"
 SENT_BODY_TEMPLATE = json.dumps(workflow_body(sent=True), indent=2) + "\n"
 
 
-
 def verify(headers: Mapping[str, str], expected_secret: str) -> None:
     """Raise `WebhookRejected` unless the `X-Connector-Secret` header is the configured secret.
 

@@ -402,9 +402,7 @@ class HttpSender:
         except httpx.TransportError as exc:
             metrics.PROVIDER_CALLS.labels(provider=self._label, status="no_answer").inc()
             raise self._fail(message, transport_failure(self.provider_name, exc)) from exc
-        metrics.PROVIDER_CALLS.labels(
-            provider=self._label, status=str(response.status_code)
-        ).inc()
+        metrics.PROVIDER_CALLS.labels(provider=self._label, status=str(response.status_code)).inc()
         if response.is_success:
             self.limiter.observe(response.headers)
             return response

@@ -52,8 +52,7 @@ def _moment(text: str) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidConsent(
-            f"opted_out_at: {text!r} is not a date (2026-05-01) or date-time "
-            "(2026-05-01T10:00:00Z)"
+            f"opted_out_at: {text!r} is not a date (2026-05-01) or date-time (2026-05-01T10:00:00Z)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

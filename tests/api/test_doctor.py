@@ -315,4 +315,3 @@ def test_the_admin_route_returns_the_same_checklist(world: World) -> None:
     checks = {c["name"]: c for c in body["checks"]}
     assert checks["Public URL"]["state"] == "fail" and checks["Public URL"]["fix"]
     assert checks["Salesforce credentials and scopes"]["state"] == "pass"
-

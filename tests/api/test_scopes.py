@@ -125,9 +125,7 @@ def test_every_v1_route_names_a_scope(client: TestClient) -> None:
 
 def _template(path: str) -> str:
     return (
-        path.replace(
-            "/records/hubspot/contact/901/", "/records/{crm}/{object}/{record_id}/"
-        )
+        path.replace("/records/hubspot/contact/901/", "/records/{crm}/{object}/{record_id}/")
         .replace("/messages/1", "/messages/{message_id}")
         .replace("/threads/1", "/threads/{thread_id}")
         .replace("/jobs/1", "/jobs/{job_id}")

@@ -103,9 +103,7 @@ def test_a_file_without_a_number_column_is_refused_at_line_1(
 
 
 def test_set_then_show_tells_the_history(database: Database) -> None:
-    out = runner.invoke(
-        app, ["consent", "set", GOOD, "--opted-out", "--reason", "asked by phone"]
-    )
+    out = runner.invoke(app, ["consent", "set", GOOD, "--opted-out", "--reason", "asked by phone"])
     back = runner.invoke(
         app, ["consent", "set", GOOD, "--opted-in", "--reason", "signed form", "--actor", "ann"]
     )

@@ -76,7 +76,7 @@ def test_import_merges_numbers_keeping_comments_owners_and_the_admins_labels(
     assert f"+ +13125550100 Chicago (id {chicago})" in result.output
     assert f"~ +14155550100 provider_line_id: (placeholder) → {sales}" in result.output
     # Only what changed changed: the first line's id, and the new entry at the end.
-    assert text.startswith(original.split('provider_line_id: REPLACE-ME-aircall-number-id')[0])
+    assert text.startswith(original.split("provider_line_id: REPLACE-ME-aircall-number-id")[0])
 
 
 def test_a_number_gone_at_the_provider_is_reported_and_kept(

@@ -191,7 +191,11 @@ class FakeAircall(_Loopback):
             self.numbers = [n for n in self.numbers if n["id"] != number_id]
 
     def add_webhook(
-        self, url: str, events: list[str] | None = None, *, dashboard: bool = False,
+        self,
+        url: str,
+        events: list[str] | None = None,
+        *,
+        dashboard: bool = False,
         active: bool = True,
     ) -> dict[str, Any]:
         with self._lock:
@@ -244,9 +248,7 @@ class FakeAircall(_Loopback):
             return "Invalid events"
         return None
 
-    def _page(
-        self, request: Request, key: str, items: list[dict[str, Any]], path: str
-    ) -> Response:
+    def _page(self, request: Request, key: str, items: list[dict[str, Any]], path: str) -> Response:
         try:
             page = int(request.query_params.get("page", "1"))
             per_page = int(request.query_params.get("per_page", "20"))

@@ -257,8 +257,7 @@ CASES = [
         "hubspot.yaml",
         "consent:\n  opted_out_field: MMS_Opted_Out\n" + HUBSPOT_OK,
         "opted_out_field",
-        "consent.opted_out_field: expected lower-case letters, digits and _, "
-        "got 'MMS_Opted_Out'",
+        "consent.opted_out_field: expected lower-case letters, digits and _, got 'MMS_Opted_Out'",
     ),
     (
         "a Salesforce opt-out field that is not a custom field",

@@ -193,9 +193,7 @@ def test_the_providers_policy_keywords_are_the_ones_applied(database: Database) 
     keywords = {Provider.AIRCALL: Keywords(opt_out=frozenset({"ALTO"}), opt_in=frozenset())}
     with database.begin() as conn:
         result = conversations.record_event(conn, event, webhook_body(event))
-        consent.record_keywords(
-            conn, [(event, result.message_id, result.thread_id, [])], keywords
-        )
+        consent.record_keywords(conn, [(event, result.message_id, result.thread_id, [])], keywords)
     current = state(database)
     assert current is not None and current.reason == "replied ALTO"
 

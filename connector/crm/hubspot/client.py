@@ -462,4 +462,3 @@ def _per_window(rate: float) -> tuple[int, float]:
     if rate >= 1:
         return int(rate), int(rate) / rate
     return 1, 1 / rate
-

@@ -106,9 +106,7 @@ def ensure_fields(
             wanted.append((opted_out_at_field, "datetime", "date", OPTED_OUT_AT_LABEL))
         for name, type_, field_type, label in wanted:
             lines.append(
-                _ensure(
-                    api, object_name, name, type_, field_type, label, existing.get(name), group
-                )
+                _ensure(api, object_name, name, type_, field_type, label, existing.get(name), group)
             )
     return lines
 
