@@ -38,6 +38,12 @@ def deadline(at: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+def time_left() -> float | None:
+    """Seconds until the current download's deadline (None outside a download)."""
+    at = _DEADLINE.get()
+    return None if at is None else at - time.monotonic()
+
+
 def deadline_passed() -> bool:
     at = _DEADLINE.get()
     return at is not None and time.monotonic() >= at

@@ -20,6 +20,8 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as LookupTimeout
 from dataclasses import dataclass
 
 import httpcore
@@ -27,7 +29,7 @@ import httpx
 
 from connector.core.errors import Permanent, Transient
 from connector.core.sniff import SNIFF_BYTES
-from connector.media.deadline import DeadlineBackend, deadline, deadline_passed
+from connector.media.deadline import DeadlineBackend, deadline, deadline_passed, time_left
 from connector.media.decoding import decoded
 from connector.media.staging import Spool, SpoolOverflow
 
@@ -40,6 +42,10 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NOT_YET = frozenset({403, 404})
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# The system resolver takes no timeout (a resolver that does not answer holds the caller for its
+# own retries, tens of seconds): lookups run here, and the download waits only until its deadline.
+# A lookup still stuck then ends on its own; the pool's size bounds how many may be stuck at once.
+_LOOKUPS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="media-dns")
 
 
 class UnsafeMediaUrl(Permanent):
@@ -106,7 +112,7 @@ def public_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
         addresses = [str(literal)]
     else:
         try:
-            addresses = list(resolver(host, port))
+            addresses = _look_up(resolver, host, port)
         except (OSError, UnicodeError) as exc:
             raise Transient(f"cannot resolve the media host {host}: {type(exc).__name__}") from None
         if not addresses:
@@ -115,6 +121,19 @@ def public_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
     if refused:
         raise UnsafeMediaUrl(f"refused: the media host {host} is not a public address")
     return addresses
+
+
+def _look_up(resolver: Resolver, host: str, port: int) -> list[str]:
+    """The resolver's answer, by the current download's deadline."""
+    left = time_left()
+    if left is None:
+        return list(resolver(host, port))
+    lookup = _LOOKUPS.submit(resolver, host, port)
+    try:
+        return list(lookup.result(timeout=max(left, 0.0)))
+    except LookupTimeout:
+        lookup.cancel()  # still queued behind stuck lookups: never started
+        raise Transient(f"the media host {host} did not resolve in time") from None
 
 
 def check_url(url: httpx.URL, *, allow_private: bool, resolver: Resolver) -> None:

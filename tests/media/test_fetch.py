@@ -6,6 +6,7 @@ metadata addresses, IPv6 forms of them, DNS names that resolve to them, and redi
 
 from __future__ import annotations
 
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -141,6 +142,26 @@ def test_a_host_that_does_not_resolve_is_worth_another_try(spool: Spool) -> None
         MediaFetcher(allow_private=False, resolver=failing).download(
             "https://media.example.com/a.png", spool
         )
+
+
+def test_a_resolver_that_does_not_answer_holds_the_download_no_longer_than_its_deadline(
+    spool: Spool,
+) -> None:
+    answered = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        answered.wait(10)  # a resolver retrying an unreachable name server
+        return ["93.184.215.14"]
+
+    fetcher = MediaFetcher(allow_private=False, resolver=stuck)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Transient, match="took over 1 s"):
+            fetcher.download("https://media.example.com/a.png", spool, until=started + 1.0)
+        assert time.monotonic() - started < 3.0
+    finally:
+        answered.set()
+        fetcher.close()
 
 
 # -- the guard, at every redirect --------------------------------------------------------------
