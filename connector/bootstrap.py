@@ -37,6 +37,8 @@ from connector.media.locations import readiness as media_store_readiness
 from connector.media.store import MediaStore
 from connector.media.uploads import UploadRules
 from connector.periodic import Periodic
+from connector.providers.aircall_admin import AircallAdmin
+from connector.providers.cloudtalk_admin import CloudTalkAdmin
 from connector.providers.sending import Sender
 from connector.store import migrate
 from connector.store.budgets import BucketStore, SqlBuckets
@@ -425,10 +427,8 @@ def _send_wait(settings: Settings) -> float:
 def _aircall_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
     from connector.providers.aircall_send import AircallSender
 
-    assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
     return AircallSender(
-        settings.aircall.api_id,
-        settings.aircall.api_token.get_secret_value(),
+        *_credentials(settings, Provider.AIRCALL),
         settings.aircall.base_url,
         requests_per_minute=settings.aircall.requests_per_minute,
         max_wait=_send_wait(settings),
@@ -439,16 +439,30 @@ def _aircall_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
 def _cloudtalk_sender(settings: Settings, budgets: BucketStore) -> ProviderSender:
     from connector.providers.cloudtalk_send import CloudTalkSender
 
-    assert settings.cloudtalk.api_key_id is not None
-    assert settings.cloudtalk.api_key_secret is not None
     return CloudTalkSender(
-        settings.cloudtalk.api_key_id,
-        settings.cloudtalk.api_key_secret.get_secret_value(),
+        *_credentials(settings, Provider.CLOUDTALK),
         settings.cloudtalk.base_url,
         requests_per_minute=settings.cloudtalk.requests_per_minute,
         max_wait=_send_wait(settings),
         budgets=budgets,
     )
+
+
+def aircall_admin(settings: Settings) -> AircallAdmin:
+    """Aircall's admin API (numbers, webhooks) with the configured credentials."""
+    return AircallAdmin(*_credentials(settings, Provider.AIRCALL), settings.aircall.base_url)
+
+
+def cloudtalk_admin(settings: Settings) -> CloudTalkAdmin:
+    """CloudTalk's admin API (numbers) with the configured credentials."""
+    return CloudTalkAdmin(*_credentials(settings, Provider.CLOUDTALK), settings.cloudtalk.base_url)
+
+
+def _credentials(settings: Settings, provider: Provider) -> tuple[str, str]:
+    credentials = settings.provider(provider).api_credentials()
+    if credentials is None:
+        raise ConfigError(f"{provider.value}'s API credentials are not set")
+    return credentials
 
 
 def _hubspot(settings: Settings, cache: SqlContactCache, budgets: BucketStore) -> CrmAdapter:

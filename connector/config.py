@@ -183,6 +183,11 @@ class ProviderSettings(BaseSettings):
 
     @property
     def send_enabled(self) -> bool:
+        return self.api_credentials() is not None
+
+    def api_credentials(self) -> tuple[str, str] | None:
+        """(key id, secret) of the provider's API, when both are set: sending, the numbers
+        `lines import` and the doctor read, the Aircall webhook set-up."""
         raise NotImplementedError
 
 
@@ -213,9 +218,10 @@ class AircallSettings(ProviderSettings):
                 raise ValueError("is a placeholder: set the token Aircall shows for the webhook")
         return value
 
-    @property
-    def send_enabled(self) -> bool:
-        return bool(self.api_id and self.api_token)
+    def api_credentials(self) -> tuple[str, str] | None:
+        if not (self.api_id and self.api_token):
+            return None
+        return self.api_id, self.api_token.get_secret_value()
 
 
 class CloudTalkSettings(ProviderSettings):
@@ -247,9 +253,10 @@ class CloudTalkSettings(ProviderSettings):
                 raise ValueError(f"{problem} (generate one, e.g. `openssl rand -hex 32`)")
         return value
 
-    @property
-    def send_enabled(self) -> bool:
-        return bool(self.api_key_id and self.api_key_secret)
+    def api_credentials(self) -> tuple[str, str] | None:
+        if not (self.api_key_id and self.api_key_secret):
+            return None
+        return self.api_key_id, self.api_key_secret.get_secret_value()
 
 
 class MediaSettings(BaseSettings):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connector.api.doctor_report import NAMES, Check, failed, passed, skipped
+from connector.bootstrap import aircall_admin, cloudtalk_admin
 from connector.config import Settings
 from connector.core.errors import ConnectorError
 from connector.core.model import Provider
@@ -23,7 +24,6 @@ from connector.providers.aircall_admin import (
     token_matches,
     webhook_url,
 )
-from connector.providers.cloudtalk_admin import CloudTalkAdmin
 
 
 class ProviderChecks:
@@ -56,12 +56,7 @@ class ProviderChecks:
             if settings.aircall.webhook_token is not None:
                 self.add(skipped("Aircall webhook", "cannot be read without API credentials"))
             return
-        assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
-        with AircallAdmin(
-            settings.aircall.api_id,
-            settings.aircall.api_token.get_secret_value(),
-            settings.aircall.base_url,
-        ) as api:
+        with aircall_admin(settings) as api:
             try:
                 self.numbers[Provider.AIRCALL] = api.numbers()
                 hooks = api.webhooks()
@@ -114,13 +109,7 @@ class ProviderChecks:
             state = "off" if settings.cloudtalk.webhook_secret is None else "receive-only"
             self.add(skipped("CloudTalk API credentials", f"{state} (no API credentials)"))
             return
-        assert settings.cloudtalk.api_key_id is not None
-        assert settings.cloudtalk.api_key_secret is not None
-        with CloudTalkAdmin(
-            settings.cloudtalk.api_key_id,
-            settings.cloudtalk.api_key_secret.get_secret_value(),
-            settings.cloudtalk.base_url,
-        ) as api:
+        with cloudtalk_admin(settings) as api:
             try:
                 self.numbers[Provider.CLOUDTALK] = api.numbers()
             except ConnectorError as exc:

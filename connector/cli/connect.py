@@ -15,12 +15,13 @@ from pathlib import Path
 import httpx
 import typer
 
+from connector.bootstrap import aircall_admin
 from connector.cli.common import fail, settings_or_exit
 from connector.cli.envfile import set_variable
 from connector.config import Settings
 from connector.core.errors import ConnectorError
 from connector.providers import cloudtalk
-from connector.providers.aircall_admin import WEBHOOK_EVENTS, AircallAdmin, webhook_url
+from connector.providers.aircall_admin import WEBHOOK_EVENTS, webhook_url
 from connector.providers.sending import json_body, provider_message
 
 app = typer.Typer(help="Connect a provider to this connector.", no_args_is_help=True)
@@ -40,7 +41,6 @@ def connect_aircall(
     settings = settings_or_exit()
     if not settings.aircall.send_enabled:
         fail("set CONNECTOR_AIRCALL_API_ID and CONNECTOR_AIRCALL_API_TOKEN first", code=2)
-    assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
     if not settings.public_url.startswith("https://"):
         fail(
             f"CONNECTOR_PUBLIC_URL is {settings.public_url}: Aircall only calls https URLs with "
@@ -48,11 +48,7 @@ def connect_aircall(
             code=2,
         )
     url = webhook_url(settings.public_url)
-    admin = AircallAdmin(
-        settings.aircall.api_id,
-        settings.aircall.api_token.get_secret_value(),
-        settings.aircall.base_url,
-    )
+    admin = aircall_admin(settings)
     try:
         result = admin.connect(url, WEBHOOK_EVENTS)
     except ConnectorError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from connector.bootstrap import aircall_admin, cloudtalk_admin
 from connector.cli.common import fail, settings_or_exit
 from connector.config import Settings
 from connector.core.errors import ConnectorError
@@ -16,36 +17,15 @@ from connector.core.provider_numbers import ProviderNumber
 from connector.mapping import LINES_FILE, MappingError
 from connector.mapping.lines_import import merge_numbers
 from connector.mapping.loader import display_path
-from connector.providers.aircall_admin import AircallAdmin
-from connector.providers.cloudtalk_admin import CloudTalkAdmin
 
 app = typer.Typer(help="The company's lines in mappings/lines.yaml.", no_args_is_help=True)
 
 
 def provider_numbers(settings: Settings, provider: Provider) -> list[ProviderNumber]:
     """Every number `provider` lists for the account; `ConnectorError` when it cannot say."""
-    if provider is Provider.AIRCALL:
-        assert settings.aircall.api_id is not None and settings.aircall.api_token is not None
-        with AircallAdmin(
-            settings.aircall.api_id,
-            settings.aircall.api_token.get_secret_value(),
-            settings.aircall.base_url,
-        ) as aircall:
-            return aircall.numbers()
-    assert settings.cloudtalk.api_key_id is not None
-    assert settings.cloudtalk.api_key_secret is not None
-    with CloudTalkAdmin(
-        settings.cloudtalk.api_key_id,
-        settings.cloudtalk.api_key_secret.get_secret_value(),
-        settings.cloudtalk.base_url,
-    ) as cloud:
-        return cloud.numbers()
-
-
-def api_configured(settings: Settings, provider: Provider) -> bool:
-    if provider is Provider.AIRCALL:
-        return settings.aircall.send_enabled
-    return settings.cloudtalk.send_enabled
+    admin = aircall_admin if provider is Provider.AIRCALL else cloudtalk_admin
+    with admin(settings) as api:
+        return api.numbers()
 
 
 @app.command("import")
@@ -57,7 +37,7 @@ def import_lines(
 ) -> None:
     """Merge the provider's numbers into lines.yaml (comments and your edits are kept)."""
     settings = settings_or_exit()
-    if not api_configured(settings, provider):
+    if not settings.provider(provider).send_enabled:
         variables = {
             Provider.AIRCALL: "CONNECTOR_AIRCALL_API_ID and CONNECTOR_AIRCALL_API_TOKEN",
             Provider.CLOUDTALK: "CONNECTOR_CLOUDTALK_API_KEY_ID and …_API_KEY_SECRET",

@@ -51,13 +51,6 @@ def line_book(connector: SendParts) -> LineBook | None:
         return None
 
 
-def sending_configured(connector: SendParts, provider: Provider) -> bool:
-    settings = connector.settings
-    if provider is Provider.AIRCALL:
-        return settings.aircall.send_enabled
-    return settings.cloudtalk.send_enabled
-
-
 def offered_lines(connector: SendParts) -> list[LineOffer]:
     """The lines a CRM user may send from, with their provider's limits, for the composer."""
     book = line_book(connector)
@@ -81,7 +74,7 @@ def offered_lines(connector: SendParts) -> list[LineOffer]:
                 countries=sorted(policy.countries),
                 account_state=account,
                 account_enabled=account not in policy.disabled_account_states,
-                sending_configured=sending_configured(connector, entry.provider),
+                sending_configured=connector.settings.provider(entry.provider).send_enabled,
             )
         )
     return offers
