@@ -11,12 +11,12 @@ parser pydantic-settings uses.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+from connector.store.files import replace_text
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_.\-]*$")
 
@@ -42,7 +42,7 @@ def set_variable(path: Path, name: str, value: str) -> bool:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines.append(f"{name}={_quoted(value)}\n")
-    _replace(path, "".join(lines), path.stat().st_mode & 0o777 if exists else 0o600)
+    replace_text(path, "".join(lines), path.stat().st_mode & 0o777 if exists else 0o600)
     return True
 
 
@@ -50,17 +50,3 @@ def _quoted(value: str) -> str:
     if _PLAIN.match(value):
         return value
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _replace(path: Path, text: str, mode: int) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import typer
@@ -17,6 +15,7 @@ from connector.core.provider_numbers import ProviderNumber
 from connector.mapping import LINES_FILE, MappingError
 from connector.mapping.lines_import import merge_numbers
 from connector.mapping.loader import display_path
+from connector.store.files import replace_text
 
 app = typer.Typer(help="The company's lines in mappings/lines.yaml.", no_args_is_help=True)
 
@@ -64,21 +63,5 @@ def import_lines(
     if dry_run:
         typer.echo(f"{display_path(path)}: not written (--dry-run)")
         return
-    _replace(path, merge.text)
+    replace_text(path, merge.text, path.stat().st_mode & 0o777)
     typer.echo(f"{display_path(path)}: written; `mms-connector mappings check` to review it")
-
-
-def _replace(path: Path, text: str) -> None:
-    """Replace the file whole or not at all, keeping its mode: the service reloads it live."""
-    mode = path.stat().st_mode & 0o777
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 FOLDER_MODE = 0o700
@@ -58,3 +59,19 @@ def _tighten(path: Path, mode: int) -> None:
             path.chmod(stat.S_IMODE(info.st_mode) & mode)
     except (FileNotFoundError, PermissionError):
         pass
+
+
+def replace_text(path: Path, text: str, mode: int) -> None:
+    """Write `path` whole or not at all (a temporary file renamed over it), with `mode`: a
+    reader, such as the service reloading `lines.yaml` live, never sees half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
