@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC
-from functools import partial
 from typing import Any
 
 import structlog
-import zeep.exceptions
-from simple_salesforce.api import Salesforce
 
 from connector.core import phone
 from connector.core.errors import Permanent, Transient
@@ -24,14 +21,7 @@ from connector.crm.base import ConsentWrite, ConsentWriteResult, FieldInfo
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.contacts import ContactRequest, ContactResolver
 from connector.crm.salesforce.errors import STALE_REFERENCE_CODES, from_record, record_code
-from connector.crm.salesforce.setup import (
-    _CUSTOM_NAME,
-    _NO_ACCESS,
-    PERMISSION_SET_LABEL,
-    _assign_permission_set,
-    _save,
-    grant_fields,
-)
+from connector.crm.salesforce.setup import _CUSTOM_NAME, NewField, create_fields
 
 log = structlog.get_logger(__name__)
 
@@ -133,26 +123,28 @@ def ensure_fields(
                 lines.append(f"{object_name}.{info.name} already exists ({kind}): nothing to do")
     if not missing:
         return lines
-    created = client.call(
-        "opt-out field setup (Metadata API)", lambda sf: _create(client, sf, missing)
-    )
-    if created is _NO_ACCESS:
-        return lines + manual_instructions(missing)
-    assert isinstance(created, list)
-    lines.extend(created)
-    hidden = _hidden(describe, missing)
-    if hidden and _assign_permission_set(client):
-        hidden = _hidden(describe, hidden)
-    for object_name, name, kind in missing:
-        full = f"{object_name}.{name}"
-        if (object_name, name, kind) in hidden:
-            lines.append(
-                f"{full} is not visible to the integration user yet: assign the permission set "
-                f"'{PERMISSION_SET_LABEL}' to it, then run setup again"
+    created = create_fields(
+        client,
+        describe,
+        [
+            NewField(
+                sobject=object_name,
+                full_name=f"{object_name}.{name}",
+                type_=kind,
+                what=kind,
+                attributes={
+                    "label": name.removesuffix("__c").replace("_", " "),
+                    **({"defaultValue": "false"} if kind == "Checkbox" else {}),
+                },
             )
-        else:
-            lines.append(f"{full} is readable and writable by the integration user")
-    return lines
+            for object_name, name, kind in missing
+        ],
+        grant=[f"{object_name}.{name}" for object_name, name, _ in missing],
+        purpose="opt-out field setup",
+    )
+    if created is None:
+        return lines + manual_instructions(missing)
+    return lines + created
 
 
 def manual_instructions(missing: Sequence[tuple[str, str, str]]) -> list[str]:
@@ -171,43 +163,3 @@ def manual_instructions(missing: Sequence[tuple[str, str, str]]) -> list[str]:
             "integration user's profile → Next → Save"
         )
     return lines
-
-
-def _create(
-    client: SalesforceClient, sf: Salesforce, missing: Sequence[tuple[str, str, str]]
-) -> Any:
-    """Create the fields and add them to the connector's permission set; `_NO_ACCESS` when the
-    user may not use the Metadata API."""
-    mdapi = client.metadata(sf)
-    lines: list[str] = []
-    try:
-        for object_name, name, kind in missing:
-            full = f"{object_name}.{name}"
-            extra = {"defaultValue": "false"} if kind == "Checkbox" else {}
-            field = mdapi.CustomField(
-                fullName=full,
-                label=name.removesuffix("__c").replace("_", " "),
-                type=mdapi.FieldType(kind),
-                **extra,
-            )
-            _save(partial(mdapi.CustomField.create, [field]), full, exists_ok=True)
-            log.info("salesforce.field_created", field=full)
-            lines.append(f"created {full}: {kind}")
-        grant_fields(mdapi, [f"{object_name}.{name}" for object_name, name, _ in missing])
-    except zeep.exceptions.Fault as fault:
-        if str(fault.code or "").endswith("INSUFFICIENT_ACCESS"):
-            log.warning("salesforce.metadata_denied")
-            return _NO_ACCESS
-        raise
-    return lines
-
-
-def _hidden(
-    describe: Callable[[str], dict[str, FieldInfo]], missing: Sequence[tuple[str, str, str]]
-) -> list[tuple[str, str, str]]:
-    """Of the fields created, those the integration user cannot see yet."""
-    hidden: list[tuple[str, str, str]] = []
-    for object_name in dict.fromkeys(o for o, _, _ in missing):
-        visible = {name.lower() for name in describe(object_name)}
-        hidden += [f for f in missing if f[0] == object_name and f[1].lower() not in visible]
-    return hidden

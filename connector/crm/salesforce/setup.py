@@ -12,7 +12,7 @@ what an admin must create by hand.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,7 +31,6 @@ log = structlog.get_logger(__name__)
 PERMISSION_SET = "MMS_Connector"
 PERMISSION_SET_LABEL = "MMS Connector"
 _CUSTOM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*__c$")
-_NO_ACCESS = object()
 
 
 @dataclass(frozen=True)
@@ -88,32 +87,31 @@ def ensure_fields(
     if not missing:
         return lines
 
-    created = client.call(
-        "field setup (Metadata API)", lambda sf: _create(client, sf, container, specs, missing)
+    created = create_fields(
+        client,
+        describe,
+        [
+            NewField(
+                sobject=object_name,
+                full_name=f"{container}.{spec.name}",
+                type_="Text",
+                what=spec.kind,
+                attributes={
+                    "label": spec.label,
+                    "length": 255,
+                    "externalId": True,
+                    "unique": spec.unique,
+                    "caseSensitive": spec.unique,
+                },
+            )
+            for spec in missing
+        ],
+        grant=[f"{container}.{spec.name}" for spec in specs],
+        purpose="field setup",
     )
-    if created is _NO_ACCESS:
+    if created is None:
         return lines + manual_instructions(container, missing)
-    assert isinstance(created, list)
-    lines.extend(created)
-
-    still_hidden = _hidden(describe(object_name), missing)
-    if still_hidden and _assign_permission_set(client):
-        still_hidden = _hidden(describe(object_name), still_hidden)
-    for spec in missing:
-        full = f"{container}.{spec.name}"
-        if spec in still_hidden:
-            lines.append(
-                f"{full} is not visible to the integration user yet: assign the permission set "
-                f"'{PERMISSION_SET_LABEL}' to it (Setup → Users → Permission Sets → "
-                f"{PERMISSION_SET_LABEL} → Manage Assignments → Add Assignment), then run setup "
-                "again"
-            )
-        else:
-            lines.append(
-                f"{full} is readable and writable by the integration user (permission set "
-                f"'{PERMISSION_SET_LABEL}')"
-            )
-    return lines
+    return lines + created
 
 
 def manual_instructions(container: str, specs: list[FieldSpec]) -> list[str]:
@@ -139,41 +137,80 @@ def manual_instructions(container: str, specs: list[FieldSpec]) -> list[str]:
     return lines
 
 
-def _create(
+@dataclass(frozen=True)
+class NewField:
+    """A custom field to create: the object it is described on (`sobject`), its Metadata API
+    name (`Activity.MMS_Key__c`), its field type, how the report names it, its attributes."""
+
+    sobject: str
+    full_name: str
+    type_: str
+    what: str
+    attributes: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.split(".", 1)[1]
+
+
+def create_fields(
     client: SalesforceClient,
-    sf: Salesforce,
-    container: str,
-    specs: list[FieldSpec],
-    missing: list[FieldSpec],
-) -> Any:
-    """Create what is missing and grant access to every connector field; `_NO_ACCESS` when the
-    user may not use the Metadata API."""
+    describe: Callable[[str], dict[str, FieldInfo]],
+    fields: Sequence[NewField],
+    *,
+    grant: Sequence[str],
+    purpose: str,
+) -> list[str] | None:
+    """Create `fields`, grant the connector's permission set read and edit on `grant`, and say
+    which the integration user can use now. None when it may not use the Metadata API: the
+    caller then says what an admin creates by hand."""
+    created = client.call(
+        f"{purpose} (Metadata API)", lambda sf: _create(client, sf, fields, grant)
+    )
+    if created is None:
+        return None
+    lines = list(created)
+    hidden = _hidden(describe, fields)
+    if hidden and _assign_permission_set(client):
+        hidden = _hidden(describe, hidden)
+    for field in fields:
+        if field in hidden:
+            lines.append(
+                f"{field.full_name} is not visible to the integration user yet: assign the "
+                f"permission set '{PERMISSION_SET_LABEL}' to it (Setup → Users → Permission Sets → "
+                f"{PERMISSION_SET_LABEL} → Manage Assignments → Add Assignment), then run setup "
+                "again"
+            )
+        else:
+            lines.append(
+                f"{field.full_name} is readable and writable by the integration user "
+                f"(permission set '{PERMISSION_SET_LABEL}')"
+            )
+    return lines
+
+
+def _create(
+    client: SalesforceClient, sf: Salesforce, fields: Sequence[NewField], grant: Sequence[str]
+) -> list[str] | None:
     mdapi = client.metadata(sf)
     lines: list[str] = []
     try:
-        for spec in missing:
-            full = f"{container}.{spec.name}"
-            current = mdapi.CustomField.read([full])
+        for field in fields:
+            current = mdapi.CustomField.read([field.full_name])
             if getattr(current, "fullName", None):
-                lines.append(f"{full} exists but the integration user could not see it")
+                lines.append(f"{field.full_name} exists but the integration user could not see it")
                 continue
-            field = mdapi.CustomField(
-                fullName=full,
-                label=spec.label,
-                type=mdapi.FieldType("Text"),
-                length=255,
-                externalId=True,
-                unique=spec.unique,
-                caseSensitive=spec.unique,
+            custom = mdapi.CustomField(
+                fullName=field.full_name, type=mdapi.FieldType(field.type_), **field.attributes
             )
-            _save(partial(mdapi.CustomField.create, [field]), full, exists_ok=True)
-            log.info("salesforce.field_created", field=full)
-            lines.append(f"created {full}: {spec.kind}")
-        grant_fields(mdapi, [f"{container}.{spec.name}" for spec in specs])
+            _save(partial(mdapi.CustomField.create, [custom]), field.full_name, exists_ok=True)
+            log.info("salesforce.field_created", field=field.full_name)
+            lines.append(f"created {field.full_name}: {field.what}")
+        grant_fields(mdapi, grant)
     except zeep.exceptions.Fault as fault:
         if str(fault.code or "").endswith("INSUFFICIENT_ACCESS"):
             log.warning("salesforce.metadata_denied")
-            return _NO_ACCESS
+            return None
         raise
     return lines
 
@@ -236,6 +273,12 @@ def _by_lower_name(fields: dict[str, FieldInfo]) -> dict[str, FieldInfo]:
     return {name.lower(): info for name, info in fields.items()}
 
 
-def _hidden(fields: dict[str, FieldInfo], specs: list[FieldSpec]) -> list[FieldSpec]:
-    visible = _by_lower_name(fields)
-    return [spec for spec in specs if spec.name.lower() not in visible]
+def _hidden(
+    describe: Callable[[str], dict[str, FieldInfo]], fields: Sequence[NewField]
+) -> list[NewField]:
+    """Of the fields created, those the integration user cannot see yet."""
+    hidden: list[NewField] = []
+    for sobject in dict.fromkeys(field.sobject for field in fields):
+        visible = _by_lower_name(describe(sobject))
+        hidden += [f for f in fields if f.sobject == sobject and f.name.lower() not in visible]
+    return hidden
