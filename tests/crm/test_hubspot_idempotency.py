@@ -15,6 +15,7 @@ from connector.crm.base import WriteResult
 from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.hubspot.records import CONFLICT_ROUNDS, SEARCH_LAG_SECONDS
 from connector.store.crm_records import SqlContactCache
+from tests.clocks import Monotonic
 from tests.crm.factories import NUMBER
 from tests.crm.hubspot_kit import (
     BATCH_CREATE,
@@ -29,16 +30,6 @@ from tests.fakes.hubspot import FakeHubSpot
 
 CREATE = f"POST {COMMS}/batch/create"
 UPDATE = f"POST {COMMS}/batch/update"
-
-
-class Clock:
-    """A monotonic clock the test moves by hand (only what expires uses it: no sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(params=["unique key", "plain key"])
@@ -112,7 +103,7 @@ def test_without_a_unique_key_a_lost_create_waits_for_search_to_catch_up(
     hs = fresh(hubspot_server, unique_key=False)
     hs.add_contact({"phone": NUMBER})
     hs.search_lag_seconds = 0.3  # what HubSpot just created is not searchable yet
-    clock = Clock()
+    clock = Monotonic()
     adapter = make_adapter(hs, cache, clock=clock)
     hs.inject_disconnect("POST", BATCH_CREATE)
 

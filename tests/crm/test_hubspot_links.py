@@ -3,7 +3,7 @@ every process until the expiry, and read again when HubSpot says one of them is 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,6 +11,7 @@ from connector.core.errors import Transient
 from connector.crm.base import Associations, RecordWrite
 from connector.store.crm_records import SqlContactCache
 from connector.store.db import Database
+from tests.clocks import WallClock
 from tests.crm.factories import NUMBER
 from tests.crm.hubspot_kit import make_adapter, sms
 from tests.fakes.hubspot import FakeHubSpot
@@ -20,21 +21,13 @@ COMPANIES = "/crm/v4/associations/contacts/companies/batch/read"
 DEALS = "/crm/v4/associations/contacts/deals/batch/read"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> WallClock:
+    return WallClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def cache(database: Database, clock: Clock) -> SqlContactCache:
+def cache(database: Database, clock: WallClock) -> SqlContactCache:
     return SqlContactCache(database, ttl=TTL, clock=clock)
 
 
@@ -58,7 +51,7 @@ def link_reads(hs: FakeHubSpot) -> int:
 
 
 def test_every_process_uses_the_links_one_of_them_read_until_they_expire(
-    hs: FakeHubSpot, cache: SqlContactCache, clock: Clock, ada: tuple[str, str, str]
+    hs: FakeHubSpot, cache: SqlContactCache, clock: WallClock, ada: tuple[str, str, str]
 ) -> None:
     make_adapter(hs, cache).write([linked()])
     assert link_reads(hs) == 2

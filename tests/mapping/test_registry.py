@@ -10,15 +10,8 @@ import pytest
 import structlog
 
 from connector.mapping import MappingError, MappingRegistry
+from tests.clocks import Monotonic
 from tests.mapping.factories import LINES_YAML, mapping_dir, shipped_text
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def edit(path: Path, text: str) -> None:
@@ -40,7 +33,7 @@ def directory(tmp_path: Path) -> Path:
 
 
 def test_an_edited_file_is_picked_up_after_the_interval(directory: Path) -> None:
-    clock = Clock()
+    clock = Monotonic()
     registry = MappingRegistry(directory, interval=2.0, clock=clock)
     assert subject_of(registry) == "Normal"
     edit(
@@ -55,7 +48,7 @@ def test_an_edited_file_is_picked_up_after_the_interval(directory: Path) -> None
 
 
 def test_reload_on_demand_does_not_wait_for_the_interval(directory: Path) -> None:
-    registry = MappingRegistry(directory, interval=3600, clock=Clock())
+    registry = MappingRegistry(directory, interval=3600, clock=Monotonic())
     edit(
         directory / "salesforce.yaml",
         shipped_text("salesforce.yaml").replace("Priority: Normal", "Priority: Low"),
@@ -66,7 +59,7 @@ def test_reload_on_demand_does_not_wait_for_the_interval(directory: Path) -> Non
 
 
 def test_an_invalid_edit_keeps_the_last_good_mapping(directory: Path) -> None:
-    clock = Clock()
+    clock = Monotonic()
     registry = MappingRegistry(directory, interval=0, clock=clock)
     good = registry.current()
     with structlog.testing.capture_logs() as logs:
@@ -86,7 +79,7 @@ def test_an_invalid_edit_keeps_the_last_good_mapping(directory: Path) -> None:
 
 
 def test_fixing_the_file_clears_the_error(directory: Path) -> None:
-    registry = MappingRegistry(directory, interval=0, clock=Clock())
+    registry = MappingRegistry(directory, interval=0, clock=Monotonic())
     edit(directory / "lines.yaml", "lines: []\n")
     registry.current()
     assert registry.status()["ok"] is False
@@ -110,7 +103,7 @@ def test_fixing_the_file_clears_the_error(directory: Path) -> None:
 
 
 def test_a_removed_crm_file_unmaps_that_crm(directory: Path) -> None:
-    registry = MappingRegistry(directory, interval=0, clock=Clock())
+    registry = MappingRegistry(directory, interval=0, clock=Monotonic())
     (directory / "hubspot.yaml").unlink()
     assert set(registry.current().crms) == {"salesforce"}
     assert registry.status()["crms"] == ["salesforce"]
@@ -118,7 +111,7 @@ def test_a_removed_crm_file_unmaps_that_crm(directory: Path) -> None:
 
 def test_without_any_valid_mapping_readers_get_the_problems(tmp_path: Path) -> None:
     directory = mapping_dir(tmp_path, lines="lines: []\n")
-    registry = MappingRegistry(directory, interval=0, clock=Clock())
+    registry = MappingRegistry(directory, interval=0, clock=Monotonic())
     with pytest.raises(MappingError, match="lines: expected at least 1 entry, got none"):
         registry.current()
     status = registry.status()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,27 +15,20 @@ from sqlalchemy import event
 from connector.core.model import CrmContact, CrmLinks
 from connector.store.crm_cache import RESERVATION_TIMEOUT, SqlContactCache
 from connector.store.db import Database
+from tests.clocks import WallClock
 
 TTL = timedelta(hours=3)
 ADA = CrmContact(crm_object="contacts", crm_id="501")
 BOB = CrmContact(crm_object="contacts", crm_id="502")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> WallClock:
+    return WallClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def cache(database: Database, clock: Clock) -> SqlContactCache:
+def cache(database: Database, clock: WallClock) -> SqlContactCache:
     return SqlContactCache(database, ttl=TTL, clock=clock)
 
 
@@ -55,7 +48,7 @@ def statements(database: Database) -> Iterator[list[str]]:
 
 
 def test_a_contact_is_served_until_the_expiry_then_read_from_the_crm_again(
-    cache: SqlContactCache, clock: Clock
+    cache: SqlContactCache, clock: WallClock
 ) -> None:
     cache.put("hubspot", "+14155550100", ADA)
 
@@ -80,7 +73,7 @@ def test_the_contacts_of_a_whole_batch_are_read_in_one_query_and_written_in_one_
 
 
 def test_a_refreshed_contact_replaces_the_old_one_and_counts_from_now(
-    cache: SqlContactCache, clock: Clock
+    cache: SqlContactCache, clock: WallClock
 ) -> None:
     cache.put("hubspot", "+14155550100", ADA)
     clock.now += TTL - timedelta(minutes=1)
@@ -108,7 +101,7 @@ def test_a_reserved_number_is_not_a_contact_and_cannot_be_reserved_twice(
 
 
 def test_a_dead_workers_reservation_is_free_after_its_timeout(
-    cache: SqlContactCache, clock: Clock
+    cache: SqlContactCache, clock: WallClock
 ) -> None:
     assert cache.reserve("hubspot", "+14155550100")
     clock.now += RESERVATION_TIMEOUT + timedelta(seconds=1)
@@ -117,7 +110,7 @@ def test_a_dead_workers_reservation_is_free_after_its_timeout(
 
 
 def test_an_expired_contact_does_not_stand_in_the_way_of_creating_it_again(
-    cache: SqlContactCache, clock: Clock
+    cache: SqlContactCache, clock: WallClock
 ) -> None:
     cache.put("hubspot", "+14155550100", ADA)
     assert cache.reserve("hubspot", "+14155550100") is False  # fresh: it exists
@@ -152,7 +145,9 @@ def test_of_many_processes_racing_for_a_number_exactly_one_reserves_it(
     assert sorted(won) == [False] * (racers - 1) + [True]
 
 
-def test_a_contacts_links_expire_and_can_be_forgotten(cache: SqlContactCache, clock: Clock) -> None:
+def test_a_contacts_links_expire_and_can_be_forgotten(
+    cache: SqlContactCache, clock: WallClock
+) -> None:
     links = {
         "501": CrmLinks(company_id="9001", deal_ids=("7001", "7002")),
         "502": CrmLinks(),
@@ -166,7 +161,7 @@ def test_a_contacts_links_expire_and_can_be_forgotten(cache: SqlContactCache, cl
     assert cache.get_links("hubspot", ["502"]) == {}
 
 
-def test_links_read_again_replace_the_old_ones(cache: SqlContactCache, clock: Clock) -> None:
+def test_links_read_again_replace_the_old_ones(cache: SqlContactCache, clock: WallClock) -> None:
     cache.put_links("salesforce", {"003A": CrmLinks(company_id="001A")})
     clock.now += TTL - timedelta(minutes=1)
     cache.put_links("salesforce", {"003A": CrmLinks(company_id="001B")})
