@@ -21,7 +21,7 @@ from connector.core.policy import PREVIEW_COUNT
 from connector.mapping.errors import MappingError
 from connector.media.links import conversation_url
 from connector.media.page_links import ComposeGrant, CrmRecord, compose_url, sign_compose
-from connector.media.status import MediaLink, attachment_links, conversation_alerts
+from connector.media.status import MediaLink, attachment_links_of, conversation_alerts
 from connector.store import messages as stored_messages
 from connector.store.conversations import AttachmentState
 from connector.store.record_threads import RecordThread, recent_messages, record_threads
@@ -153,7 +153,8 @@ def build(
         by_id = {thread.id: thread for thread in threads}
         refs, next_before = recent_messages(conn, list(by_id), limit=limit, before=before)
         stored = stored_messages.load_many(conn, [ref.id for ref in refs])
-        links = {ref.id: attachment_links(conn, ref.id, public_url, secret) for ref in refs}
+        found = attachment_links_of(conn, [ref.id for ref in refs], public_url, secret)
+        links = {ref.id: found.get(ref.id, []) for ref in refs}
     labels = {thread.line_number: _label(connector, thread.line_number) for thread in threads}
     out = []
     for ref in refs:

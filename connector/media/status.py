@@ -7,6 +7,7 @@ only the first question, for callers that need no links.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exists, select
@@ -16,6 +17,9 @@ from connector.core.keys import KeyRing
 from connector.media.links import attachment_url
 from connector.store.conversations import AttachmentState
 from connector.store.tables import attachments
+
+# Ids in one `IN (...)`: well inside every database's limit on bound parameters.
+_IDS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -61,38 +65,49 @@ def attachment_links(
     conn: Connection, message_id: int, public_url: str, secret: KeyRing
 ) -> list[MediaLink]:
     """The message's attachments in order, each with the connector's link when it is kept."""
-    rows = conn.execute(
-        select(
-            attachments.c.id,
-            attachments.c.position,
-            attachments.c.name,
-            attachments.c.declared_type,
-            attachments.c.sniffed_type,
-            attachments.c.size,
-            attachments.c.state,
-        )
-        .where(attachments.c.message_id == message_id)
-        .order_by(attachments.c.position)
-    )
-    links = []
-    for row in rows:
-        state = AttachmentState(row.state)
-        links.append(
-            MediaLink(
-                attachment_id=row.id,
-                position=row.position,
-                name=row.name,
-                content_type=row.sniffed_type or row.declared_type,
-                size=row.size,
-                state=state,
-                url=(
-                    attachment_url(public_url, secret, row.id)
-                    if state is AttachmentState.STORED
-                    else None
-                ),
+    return attachment_links_of(conn, [message_id], public_url, secret).get(message_id, [])
+
+
+def attachment_links_of(
+    conn: Connection, message_ids: Iterable[int], public_url: str, secret: KeyRing
+) -> dict[int, list[MediaLink]]:
+    """`attachment_links` of many messages in a query per 500, for a batch or a page: by
+    message id, messages without attachments left out."""
+    wanted = sorted(set(message_ids))
+    found: dict[int, list[MediaLink]] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        rows = conn.execute(
+            select(
+                attachments.c.message_id,
+                attachments.c.id,
+                attachments.c.position,
+                attachments.c.name,
+                attachments.c.declared_type,
+                attachments.c.sniffed_type,
+                attachments.c.size,
+                attachments.c.state,
             )
+            .where(attachments.c.message_id.in_(wanted[start : start + _IDS_PER_QUERY]))
+            .order_by(attachments.c.message_id, attachments.c.position)
         )
-    return links
+        for row in rows:
+            state = AttachmentState(row.state)
+            found.setdefault(row.message_id, []).append(
+                MediaLink(
+                    attachment_id=row.id,
+                    position=row.position,
+                    name=row.name,
+                    content_type=row.sniffed_type or row.declared_type,
+                    size=row.size,
+                    state=state,
+                    url=(
+                        attachment_url(public_url, secret, row.id)
+                        if state is AttachmentState.STORED
+                        else None
+                    ),
+                )
+            )
+    return found
 
 
 def media_alert(links: list[MediaLink]) -> str | None:

@@ -9,8 +9,10 @@ outcome.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import structlog
@@ -32,7 +34,7 @@ from connector.mapping import (
 from connector.mapping.registry import MappingRegistry
 from connector.mapping.schema import Granularity
 from connector.media import links
-from connector.media.status import MediaLink, attachment_links, media_alert
+from connector.media.status import MediaLink, attachment_links_of, media_alert
 from connector.store import crm_records, participants, queue
 from connector.store import messages as stored_messages
 from connector.store.conversations import AttachmentState
@@ -144,19 +146,21 @@ class CrmSync:
     ) -> dict[str, _Pending]:
         loaded = stored_messages.load_many(conn, [int(job.subject) for job in jobs])
         groups = participants.of_threads(conn, (stored.thread_id for stored in loaded.values()))
+        batch = _BatchReads(conn, self.public_url, self.secret)
+        batch.links_of(loaded)
         pending: dict[str, _Pending] = {}
         for job in jobs:
             stored = loaded.get(int(job.subject))
             if stored is None:
                 outcomes[job.id] = Permanent(f"message {job.subject} no longer exists")
                 continue
-            media = attachment_links(conn, stored.id, self.public_url, self.secret)
+            media = batch.links[stored.id]
             if any(link.state is AttachmentState.PENDING for link in media):
                 outcomes[job.id] = Defer(CAPTURE_WAIT_SECONDS, "waiting for media capture")
                 continue
             try:
                 records = [
-                    self._record(conn, stored, media, mappings, mapping, participant)
+                    self._record(batch, stored, media, mappings, mapping, participant)
                     for participant in groups.get(stored.thread_id, [None])
                 ]
             except ConnectorError as exc:
@@ -174,7 +178,7 @@ class CrmSync:
 
     def _record(
         self,
-        conn: Connection,
+        batch: _BatchReads,
         stored: StoredMessage,
         media: list[MediaLink],
         mappings: MappingSet,
@@ -190,11 +194,10 @@ class CrmSync:
             message = message.model_copy(update={"other_party": participant})
         day: list[CapturedMessage] | None = None
         if mapping.granularity is Granularity.CONVERSATION_DAY:
-            start, end = mapping.day_window(mapping.day_of(group_message.sent_at))
             day = [
-                self._captured(conn, other) if other.id != stored.id else _captured(other, media)
-                for other in stored_messages.in_thread(
-                    conn, stored.thread_id, since=start, until=end
+                _captured(other, media if other.id == stored.id else batch.links[other.id])
+                for other in batch.day(
+                    stored.thread_id, mapping.day_of(group_message.sent_at), mapping
                 )
             ]
         captured = _captured(stored, media)
@@ -214,9 +217,6 @@ class CrmSync:
             key=f"{mapping.record_key(group_message)}:{participant}",
             thread_key=thread_key(group_message),
         )
-
-    def _captured(self, conn: Connection, stored: StoredMessage) -> CapturedMessage:
-        return _captured(stored, attachment_links(conn, stored.id, self.public_url, self.secret))
 
     def _write_of(self, item: _Pending, existing_id: str | None) -> RecordWrite:
         record = item.record
@@ -266,3 +266,28 @@ def _origin(origin: Mapping[str, Any] | None, crm: str) -> Origin | None:
         )
     except KeyError:
         return None
+
+
+class _BatchReads:
+    """What one batch reads once, however many of its records need it: the media of its
+    messages and of their threads' days (a conversation-day record renders the whole day, and
+    every message of that day in the batch renders it again)."""
+
+    def __init__(self, conn: Connection, public_url: str, secret: KeyRing) -> None:
+        self.conn = conn
+        self.public_url = public_url
+        self.secret = secret
+        self.links: defaultdict[int, list[MediaLink]] = defaultdict(list)
+        self._days: dict[tuple[int, date], list[StoredMessage]] = {}
+
+    def links_of(self, messages: Mapping[int, StoredMessage]) -> None:
+        wanted = [message_id for message_id in messages if message_id not in self.links]
+        self.links.update(attachment_links_of(self.conn, wanted, self.public_url, self.secret))
+
+    def day(self, thread_id: int, day: date, mapping: CrmMapping) -> list[StoredMessage]:
+        if (thread_id, day) not in self._days:
+            start, end = mapping.day_window(day)
+            messages = stored_messages.in_thread(self.conn, thread_id, since=start, until=end)
+            self.links_of({message.id: message for message in messages})
+            self._days[(thread_id, day)] = messages
+        return self._days[(thread_id, day)]
