@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -31,28 +30,28 @@ from connector.store.conversations import AttachmentState
 from connector.store.queue import utcnow
 from connector.store.tables import uploads
 from tests.aio import run_async
-from tests.media.factories import KB, MB, file_bytes, jpeg, pdf, png, receive, settle, stored
+from tests.media.factories import (
+    GONE,
+    KB,
+    MB,
+    assert_gone,
+    captured,
+    file_bytes,
+    jpeg,
+    pdf,
+    png,
+    receive,
+    settle,
+    stored,
+)
 
 AUTH = {"Authorization": "Bearer test-api-token-9f86d081884c7d659a2feaa0c55ad015"}
-GONE = "Some media is unavailable due to an error"
 
 
 @pytest.fixture
 def client(connector: Connector) -> Iterator[TestClient]:
     with TestClient(create_app(connector)) as test_client:
         yield test_client
-
-
-def captured(connector: Connector, name: str, data: bytes, content_type: str) -> tuple[int, str]:
-    """A received medium, captured; its attachment id and link path."""
-    _, _, [attachment_id] = receive(connector.database, [(name, None)])
-    stored(connector.database, connector.media_store, attachment_id, data, content_type)
-    return attachment_id, f"/media/{sign(connector.secret, LinkKind.ATTACHMENT, attachment_id)}"
-
-
-def assert_gone(response: httpx.Response) -> None:
-    assert response.status_code == 410
-    assert response.text == GONE
 
 
 # -- GET /media/{token} ------------------------------------------------------------------------

@@ -28,10 +28,9 @@ from connector.store.queue import utcnow
 from connector.store.tables import uploads
 from tests.conftest import API_TOKEN, make_settings
 from tests.fakes.s3 import S3_SECRET_KEY, closed_port_url, objects
-from tests.media.factories import KB, jpeg, pdf, png, receive, stored
+from tests.media.factories import GONE, KB, assert_gone, captured, jpeg, pdf, png, receive, stored
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-GONE = "Some media is unavailable due to an error"
 
 
 def build(
@@ -62,17 +61,6 @@ def connector(
 def client(connector: Connector) -> Iterator[TestClient]:
     with TestClient(create_app(connector)) as test_client:
         yield test_client
-
-
-def captured(connector: Connector, name: str, data: bytes, content_type: str) -> tuple[int, str]:
-    _, _, [attachment_id] = receive(connector.database, [(name, None)])
-    stored(connector.database, connector.media_store, attachment_id, data, content_type)
-    return attachment_id, f"/media/{sign(connector.secret, LinkKind.ATTACHMENT, attachment_id)}"
-
-
-def assert_gone(response: httpx.Response) -> None:
-    assert response.status_code == 410
-    assert response.text == GONE
 
 
 def test_the_configured_store_is_the_one_in_use(connector: Connector) -> None:

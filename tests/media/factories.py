@@ -6,10 +6,13 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import select, update
 
+from connector.bootstrap import Connector
 from connector.core.model import Provider
 from connector.media.fetch import MediaFetcher, Resolver
+from connector.media.links import LinkKind, sign
 from connector.media.store import MediaStore
 from connector.store import conversations
 from connector.store.conversations import CAPTURE_MEDIA, MEDIA_TARGET, AttachmentState
@@ -168,3 +171,19 @@ def settle(database: Database, attachment_id: int, state: AttachmentState) -> No
             .where(attachments.c.id == attachment_id)
             .values(state=state.value, captured_at=utcnow())
         )
+
+
+# The rule's text for a medium that has no link (any more).
+GONE = "Some media is unavailable due to an error"
+
+
+def captured(connector: Connector, name: str, data: bytes, content_type: str) -> tuple[int, str]:
+    """A received medium, captured into the connector's store; its attachment id and link path."""
+    _, _, [attachment_id] = receive(connector.database, [(name, None)])
+    stored(connector.database, connector.media_store, attachment_id, data, content_type)
+    return attachment_id, f"/media/{sign(connector.secret, LinkKind.ATTACHMENT, attachment_id)}"
+
+
+def assert_gone(response: httpx.Response) -> None:
+    assert response.status_code == 410
+    assert response.text == GONE
