@@ -623,6 +623,20 @@ class _Req:
             raise _Fail(400, "VALIDATION_ERROR", "Request body must be a JSON object.")
         return self.body
 
+    def batch_inputs(self) -> list[JSONDict]:
+        """A batch request's `inputs`: objects, at most `BATCH_LIMIT` of them, or HubSpot's 400."""
+        inputs = self.json_object().get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            raise _Fail(400, "VALIDATION_ERROR", "inputs must be a list of objects")
+        if len(inputs) > BATCH_LIMIT:
+            raise _Fail(
+                400,
+                "VALIDATION_ERROR",
+                f"Batch size {len(inputs)} exceeds the limit of {BATCH_LIMIT} inputs.",
+                context={"limit": [str(BATCH_LIMIT)]},
+            )
+        return inputs
+
 
 _INVALID_JSON = object()
 
@@ -1428,16 +1442,7 @@ class FakeHubSpot:
         """Plan every input first (so a whole-request error changes nothing), then apply."""
         object_type = _canonical_type(req.params["type"])
         body = req.json_object()
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-            raise _Fail(400, "VALIDATION_ERROR", "inputs must be a list of objects")
-        if len(inputs) > BATCH_LIMIT:
-            raise _Fail(
-                400,
-                "VALIDATION_ERROR",
-                f"Batch size {len(inputs)} exceeds the limit of {BATCH_LIMIT} inputs.",
-                context={"limit": [str(BATCH_LIMIT)]},
-            )
+        inputs = req.batch_inputs()
         started = _iso(_utcnow())
         op = req.params["op"]
         if op == "archive":
@@ -1618,16 +1623,7 @@ class FakeHubSpot:
         """
         object_type = _canonical_type(req.params["type"])
         to_type = _canonical_type(req.params["to"])
-        inputs = req.json_object().get("inputs")
-        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-            raise _Fail(400, "VALIDATION_ERROR", "inputs must be a list of objects")
-        if len(inputs) > BATCH_LIMIT:
-            raise _Fail(
-                400,
-                "VALIDATION_ERROR",
-                f"Batch size {len(inputs)} exceeds the limit of {BATCH_LIMIT} inputs.",
-                context={"limit": [str(BATCH_LIMIT)]},
-            )
+        inputs = req.batch_inputs()
         started = _iso(_utcnow())
         results: list[JSONDict] = []
         errors: list[JSONDict] = []
