@@ -5,57 +5,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import respx
 from sqlalchemy import select
 
-from connector import bootstrap
 from connector.bootstrap import Connector
 from connector.core.consent import ConsentSource
 from connector.core.model import DeliveryStatus
-from connector.store import consent, conversations, migrate
+from connector.store import consent, conversations
 from connector.store.tables import jobs
 from connector.sync import outbound
 from connector.sync.outbound import SendRequest
-from tests.conftest import make_settings
 from tests.factories import message, received_event, webhook_body
 from tests.sync.test_outbound_kit import (
     AIRCALL_LINE,
     AIRCALL_SEND_URL,
     CLOUDTALK_LINE,
     CLOUDTALK_SEND_URL,
+    DATABASES,
     US_MOBILE,
     aircall_receipt,
     cloudtalk_refused,
     message_row,
-    send_settings,
+    run_send_jobs,
+    sending_connector,
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def connector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connector]:
-    overrides: dict[str, Any] = {"hubspot_access_token": "hubspot-token"}
-    if request.param == "postgres":
-        overrides["database_url"] = request.getfixturevalue("postgres_url")
-    built = bootstrap.build(make_settings(tmp_path, **send_settings(tmp_path, **overrides)))
-    if request.param == "postgres":
-        migrate.upgrade(built.database)
-    yield built
-    built.close()
+    with sending_connector(request, tmp_path) as built:
+        yield built
 
 
 def send(connector: Connector, line: str = AIRCALL_LINE) -> int:
     request = SendRequest.model_validate({"from": line, "to": US_MOBILE, "text": "Your quote"})
     return outbound.submit(connector, request).message_id
-
-
-def run_send_jobs(connector: Connector) -> None:
-    worker = connector.worker()
-    worker.handlers = {"send_message": worker.handlers["send_message"]}
-    worker.batched = {}
-    worker.drain()
 
 
 def recipient_replies(connector: Connector, text: str) -> None:

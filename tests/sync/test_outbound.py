@@ -20,7 +20,7 @@ from connector.bootstrap import Connector
 from connector.config import AircallSettings, CloudTalkSettings
 from connector.core.model import DeliveryStatus, Provider
 from connector.media.links import attachment_url
-from connector.store import conversations, migrate, queue
+from connector.store import conversations, queue
 from connector.store.queue import JobState, utcnow
 from connector.store.tables import jobs, messages
 from connector.sync import outbound
@@ -35,6 +35,7 @@ from tests.sync.test_outbound_kit import (
     AIRCALL_SEND_URL,
     CLOUDTALK_LINE,
     CLOUDTALK_SEND_URL,
+    DATABASES,
     PUBLIC_URL,
     US_MOBILE,
     aircall_receipt,
@@ -42,40 +43,23 @@ from tests.sync.test_outbound_kit import (
     cloudtalk_refused,
     keep_upload,
     message_row,
+    run_send_jobs,
     send_settings,
+    sending_connector,
 )
 
 TEXT = "Here is the quote you asked for"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def connector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connector]:
-    """A connector that sends through both providers, with HubSpot on (so CRM syncs queue)."""
-    overrides: dict[str, Any] = {"hubspot_access_token": "hubspot-token"}
-    if request.param == "postgres":
-        overrides["database_url"] = request.getfixturevalue("postgres_url")
-    built = bootstrap.build(make_settings(tmp_path, **send_settings(tmp_path, **overrides)))
-    if request.param == "postgres":
-        migrate.upgrade(built.database)
-    yield built
-    built.close()
+    with sending_connector(request, tmp_path) as built:
+        yield built
 
 
 def send(connector: Connector, line: str = AIRCALL_LINE, **fields: Any) -> int:
     values: dict[str, Any] = {"from": line, "to": US_MOBILE, "text": TEXT, **fields}
     return outbound.submit(connector, SendRequest.model_validate(values)).message_id
-
-
-def run_send_job(connector: Connector, *, once: bool = False) -> None:
-    """Run queued send jobs only (CRM syncs stay queued for the assertions); `once` runs a
-    single job even when its retry, jittered down to nothing, is due again at once."""
-    worker = connector.worker()
-    worker.handlers = {"send_message": worker.handlers["send_message"]}
-    worker.batched = {}
-    if once:
-        worker.run_once()
-    else:
-        worker.drain()
 
 
 def status_of(connector: Connector, message_id: int) -> DeliveryStatus:
@@ -108,7 +92,7 @@ def test_aircall_gets_the_text_and_the_connectors_signed_links(
     route = respx_mock.post(AIRCALL_SEND_URL).respond(200, json=aircall_receipt("ac-1"))
     message_id = send(connector, media=[{"upload_id": u} for u in uploads])
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     request = route.calls.last.request
     assert json.loads(request.content) == {
@@ -134,7 +118,7 @@ def test_cloudtalk_gets_images_by_url_and_keeps_no_id(
     route = respx_mock.post(CLOUDTALK_SEND_URL).respond(200, json=cloudtalk_ok())
     message_id = send(connector, CLOUDTALK_LINE, media=[{"upload_id": upload}])
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert json.loads(route.calls.last.request.content) == {
         "sender": CLOUDTALK_LINE,
@@ -152,7 +136,7 @@ def test_a_text_only_send_carries_no_media_key(
     route = respx_mock.post(AIRCALL_SEND_URL).respond(200, json=aircall_receipt())
     send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert json.loads(route.calls.last.request.content) == {"to": US_MOBILE, "body": TEXT}
 
@@ -175,8 +159,8 @@ def test_cloudtalks_200_with_success_false_is_not_sent_with_its_reason(
     )
     message_id = send(connector, CLOUDTALK_LINE)
 
-    run_send_job(connector)
-    run_send_job(connector)
+    run_send_jobs(connector)
+    run_send_jobs(connector)
 
     row = message_row(connector, message_id)
     assert row.status == "not_sent"
@@ -192,9 +176,9 @@ def test_a_timeout_after_the_request_left_is_unknown_and_never_sent_again(
     route = respx_mock.post(AIRCALL_SEND_URL).mock(side_effect=httpx.ReadTimeout("no answer"))
     message_id = send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
     due_now(connector)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     row = message_row(connector, message_id)
     assert row.status == "unknown"
@@ -215,10 +199,10 @@ def test_an_admin_retry_sends_an_unknown_message_once_more(
         httpx.Response(200, json=aircall_receipt("ac-2")),
     ]
     message_id = send(connector)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     retried = outbound.retry_send(connector, message_id)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert retried.status is DeliveryStatus.QUEUED
     row = message_row(connector, message_id)
@@ -245,7 +229,7 @@ def test_a_request_that_never_reached_the_provider_is_queued_again_and_retried(
     route.mock(**first)
     message_id = send(connector)
 
-    run_send_job(connector, once=True)
+    run_send_jobs(connector, once=True)
 
     assert status_of(connector, message_id) is DeliveryStatus.QUEUED
     job = send_job(connector)
@@ -255,7 +239,7 @@ def test_a_request_that_never_reached_the_provider_is_queued_again_and_retried(
 
     route.mock(side_effect=None, return_value=httpx.Response(200, json=aircall_receipt("ac-3")))
     due_now(connector)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert status_of(connector, message_id) is DeliveryStatus.SENT
     assert route.call_count == 2
@@ -267,7 +251,7 @@ def test_a_429_waits_as_long_as_the_provider_asks(
     respx_mock.post(AIRCALL_SEND_URL).respond(429, headers={"Retry-After": "30"})
     send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     job = send_job(connector)
     run_after = queue.Job.from_row(job).run_after
@@ -281,7 +265,7 @@ def test_a_server_error_may_have_sent_so_it_is_unknown(
     respx_mock.post(AIRCALL_SEND_URL).respond(status)
     message_id = send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert status_of(connector, message_id) is DeliveryStatus.UNKNOWN
 
@@ -292,7 +276,7 @@ def test_a_refused_request_is_not_sent_with_the_providers_reason(
     respx_mock.post(AIRCALL_SEND_URL).respond(422, json={"message": "Invalid number"})
     message_id = send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     row = message_row(connector, message_id)
     assert row.status == "not_sent"
@@ -305,7 +289,7 @@ def test_refused_credentials_pause_the_provider_and_keep_the_message_queued(
     respx_mock.post(AIRCALL_SEND_URL).respond(401, json={"message": "Unauthorized"})
     message_id = send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert status_of(connector, message_id) is DeliveryStatus.QUEUED
     with connector.database.read() as conn:
@@ -321,7 +305,7 @@ def test_a_provider_without_credentials_pauses_and_sends_nothing(
     route = respx_mock.post(AIRCALL_SEND_URL)
     message_id = send(connector)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert route.call_count == 0
     assert status_of(connector, message_id) is DeliveryStatus.QUEUED
@@ -338,7 +322,7 @@ def test_a_send_found_sending_means_a_worker_died_mid_send_so_it_is_unknown(
     with connector.database.begin() as conn:  # the state a worker killed mid-request leaves
         conn.execute(update(messages).values(status=DeliveryStatus.SENDING.value))
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert route.call_count == 0
     row = message_row(connector, message_id)
@@ -372,7 +356,7 @@ def test_a_line_removed_from_lines_yaml_is_not_sent(
     lines.write_text(lines.read_text().replace(AIRCALL_LINE, "+13125550177"))
     connector.registry.reload(force=True)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert route.call_count == 0
     row = message_row(connector, message_id)
@@ -388,7 +372,7 @@ def test_a_job_that_keeps_failing_past_the_jobs_age_is_not_sent(
     with connector.database.begin() as conn:
         conn.execute(update(jobs).values(created_at=utcnow() - timedelta(days=10)))
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     row = message_row(connector, message_id)
     assert row.status == "not_sent"
@@ -401,7 +385,7 @@ def test_retry_is_refused_for_a_send_that_went_out(
 ) -> None:
     respx_mock.post(AIRCALL_SEND_URL).respond(200, json=aircall_receipt())
     message_id = send(connector)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     with pytest.raises(outbound.NotRetryable):
         outbound.retry_send(connector, message_id)
@@ -415,7 +399,7 @@ def test_aircalls_status_event_moves_the_send_to_delivered_and_queues_the_crm(
 ) -> None:
     respx_mock.post(AIRCALL_SEND_URL).respond(200, json=aircall_receipt("ac-9"))
     message_id = send(connector)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     event = status_event("ac-9", DeliveryStatus.DELIVERED)
     with connector.database.begin() as conn:
@@ -434,7 +418,7 @@ def test_a_status_that_outran_the_providers_answer_is_applied_with_it(
     with connector.database.begin() as conn:
         conversations.record_event(conn, event, webhook_body(event), crms=connector.crms)
 
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     assert status_of(connector, message_id) is DeliveryStatus.DELIVERED
 
@@ -465,7 +449,7 @@ def test_cloudtalks_message_sent_event_is_matched_to_our_send_and_delivers_it(
 ) -> None:
     respx_mock.post(CLOUDTALK_SEND_URL).respond(200, json=cloudtalk_ok())
     message_id = send(connector, CLOUDTALK_LINE)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     result = _cloudtalk_sent(connector)
 
@@ -481,7 +465,7 @@ def test_a_cloudtalk_message_with_other_text_is_not_taken_for_ours(
 ) -> None:
     respx_mock.post(CLOUDTALK_SEND_URL).respond(200, json=cloudtalk_ok())
     message_id = send(connector, CLOUDTALK_LINE)
-    run_send_job(connector)
+    run_send_jobs(connector)
 
     result = _cloudtalk_sent(connector, text="Sent by an agent from the CloudTalk app")
 
@@ -494,7 +478,7 @@ def test_a_send_older_than_the_window_is_not_adopted(
 ) -> None:
     respx_mock.post(CLOUDTALK_SEND_URL).respond(200, json=cloudtalk_ok())
     message_id = send(connector, CLOUDTALK_LINE)
-    run_send_job(connector)
+    run_send_jobs(connector)
     with connector.database.begin() as conn:
         conn.execute(update(messages).values(created_at=utcnow() - timedelta(minutes=16)))
 

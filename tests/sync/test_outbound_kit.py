@@ -7,14 +7,18 @@ that the kit says what the others rely on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
 
 from connector import bootstrap
 from connector.bootstrap import Connector
 from connector.core.sniff import canonical_type, sniff
+from connector.store import migrate
 from connector.store.conversations import AttachmentState
 from connector.store.queue import utcnow
 from connector.store.tables import jobs, messages, uploads
@@ -97,6 +101,37 @@ def build_connector(tmp_path: Path, **overrides: Any) -> Connector:
     from tests.conftest import make_settings
 
     return bootstrap.build(make_settings(tmp_path, **send_settings(tmp_path, **overrides)))
+
+
+@contextmanager
+def sending_connector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connector]:
+    """A connector that sends through both providers, with HubSpot on (so CRM syncs queue), on
+    the database `request.param` names: "sqlite", or "postgres" (the suite's PostgreSQL)."""
+    overrides: dict[str, Any] = {"hubspot_access_token": "hubspot-token"}
+    if request.param == "postgres":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    built = build_connector(tmp_path, **overrides)
+    if request.param == "postgres":
+        migrate.upgrade(built.database)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def run_send_jobs(connector: Connector, *, once: bool = False) -> None:
+    """Run queued send jobs only (CRM syncs stay queued for the assertions); `once` runs a
+    single job even when its retry, jittered down to nothing, is due again at once."""
+    worker = connector.worker()
+    worker.handlers = {"send_message": worker.handlers["send_message"]}
+    worker.batched = {}
+    if once:
+        worker.run_once()
+    else:
+        worker.drain()
 
 
 def keep_upload(connector: Connector, content: bytes, name: str = "photo.png") -> int:
