@@ -10,11 +10,12 @@ goes through the `ContactCache` port.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from connector.core.errors import ConnectorError
+from connector.core import phone
+from connector.core.errors import ConnectorError, Permanent
 from connector.core.model import CrmContact, CrmLinks
 
 
@@ -113,6 +114,14 @@ class ConsentWrite:
     opted_out_at: datetime | None
     opted_out_field: str
     opted_out_at_field: str | None = None
+
+    def lookup(self) -> tuple[str, ContactRule]:
+        """The number in E.164 and the rule to find its contact with, which never creates one;
+        `Permanent` when the number cannot be read."""
+        number = phone.try_normalize(self.phone)
+        if number is None:
+            raise Permanent("the number cannot be read as a phone number")
+        return number, replace(self.contact_rule, on_no_match="skip")
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,11 @@ creates the two properties on contacts for `mappings setup`; running it twice ch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC
 
 import structlog
 
 from connector.core import phone
-from connector.core.errors import Permanent
 from connector.core.model import CrmContact
 from connector.crm.base import ConsentWrite, ConsentWriteResult
 from connector.crm.hubspot.answers import PropertyInfo
@@ -58,10 +56,7 @@ def write_consent(
     api: HubSpotApi, contacts: ContactResolver, write: ConsentWrite
 ) -> ConsentWriteResult:
     """Update the matched contact; `skipped` when no contact has the number."""
-    number = phone.try_normalize(write.phone)
-    if number is None:
-        raise Permanent("the number cannot be read as a phone number")
-    rule = replace(write.contact_rule, on_no_match="skip")
+    number, rule = write.lookup()
     try:
         resolution = contacts.resolve({number: rule}, SplitBudget(0))[number]
     except Halt as halt:

@@ -9,7 +9,6 @@ answer says when the cached record is gone (deleted, merged, converted) so it is
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -43,10 +42,7 @@ def write_consent(
     client: SalesforceClient, contacts: ContactResolver, write: ConsentWrite
 ) -> ConsentWriteResult:
     """Update the matched Contact or Lead; `skipped` when none has the number."""
-    number = phone.try_normalize(write.phone)
-    if number is None:
-        raise Permanent("the number cannot be read as a phone number")
-    rule = replace(write.contact_rule, on_no_match="skip")
+    number, rule = write.lookup()
     outcome = contacts.resolve({number: ContactRequest(rule)})[number]
     if outcome.error is not None:
         raise outcome.error
