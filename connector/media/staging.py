@@ -46,10 +46,6 @@ class Spool:
         """The first bytes, enough for `connector.core.sniff`."""
         return bytes(self._head)
 
-    @property
-    def overflowed(self) -> bool:
-        return self.size > self.cap
-
     def write(self, chunk: bytes) -> None:
         """Append `chunk`; `SpoolOverflow` (and nothing written) once the cap is passed."""
         if len(self._head) < SNIFF_BYTES:
